@@ -1,0 +1,116 @@
+//! The safe linker: plain symlinks from targets to sources in the virtual root.
+//!
+//! [`prepare`] reads (registry expansion, observation, record) and plans; [`apply::apply`]
+//! changes the filesystem; [`detach::detach`] turns every link back into a copy. The plan is
+//! pure ([`plan::plan`]) and is what `--dry-run` and `--json` print.
+
+pub mod apply;
+pub mod desired;
+pub mod detach;
+pub mod observe;
+pub mod plan;
+pub mod record;
+
+use std::path::Path;
+
+pub use plan::{Action, Conflict, OnConflict, Plan};
+pub use record::Record;
+
+use crate::error::Result;
+use crate::paths::Context;
+use crate::registry::Registry;
+
+/// Everything a command needs after reading the world.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    /// The record as read.
+    pub record: Record,
+}
+
+/// Read the sources, targets and record, and plan.
+///
+/// # Errors
+/// [`crate::Error::Io`] and [`crate::Error::Record`].
+pub fn prepare(
+    reg: &Registry,
+    ctx: &Context,
+    on_conflict: OnConflict,
+    stamp: &str,
+) -> Result<Prepared> {
+    let record = Record::load(&ctx.lumina_home)?;
+    let exp = desired::expand(reg, ctx)?;
+    let observed = observe::observe(&exp, &record, &ctx.lumina_home)?;
+    let mut plan = plan::plan(
+        &exp,
+        &observed,
+        &record,
+        &ctx.lumina_home,
+        on_conflict,
+        stamp,
+    );
+    refine(&mut plan, &ctx.lumina_home)?;
+    Ok(Prepared { plan, record })
+}
+
+/// The checks of an adoption that need to read files: same content, same filesystem.
+fn refine(plan: &mut Plan, home: &Path) -> Result<()> {
+    for item in &mut plan.items {
+        let (Action::Adopt { how }, Some(src)) = (&item.action, &item.source) else {
+            continue;
+        };
+        let conflict = match how {
+            plan::Adopt::Same if !crate::fs::same_contents(&item.target, src)? => {
+                Some(Conflict::SourceDiffers)
+            }
+            plan::Adopt::Dir if apply::device_of(&item.target) != apply::device_of(home) => {
+                Some(Conflict::CrossDevice)
+            }
+            _ => None,
+        };
+        if let Some(conflict) = conflict {
+            item.action = Action::Conflict { conflict };
+        }
+    }
+    Ok(())
+}
+
+/// The current UTC time as `YYYYMMDDTHHMMSSZ`, for backup names.
+pub fn utc_stamp(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), valid for every date after 1970.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn utc_stamp_formats_known_instants() {
+        assert_eq!(super::utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_636_992);
+        assert_eq!(super::utc_stamp(t), "20261125T200312Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(super::utc_stamp(leap), "20000229T000000Z");
+    }
+}

@@ -1,0 +1,406 @@
+//! The linker's plan: desired × observed × record → one action per target. Pure: no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::desired::{Desired, ExpandProblem, Expansion, SourceKind};
+use super::observe::{Observed, Seen, Tmp};
+use super::record::Record;
+
+/// How to treat a target that is in the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Touch nothing; report the conflict.
+    #[default]
+    Refuse,
+    /// Move the existing file into the virtual root as the source, then link it.
+    Adopt,
+    /// Rename the existing file to `TARGET.lumina-backup-<UTC>`, then link.
+    Backup,
+}
+
+/// Why a target cannot be linked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Conflict {
+    /// A regular file that Lumina did not make.
+    File,
+    /// A directory that Lumina did not make.
+    Dir,
+    /// A symlink that Lumina did not make.
+    ForeignLink {
+        /// Its text.
+        points_to: PathBuf,
+    },
+    /// A device, fifo or socket.
+    Special,
+    /// The target is its own source (same inode): linking would destroy the source.
+    SelfSource,
+    /// A parent of the target is not a directory.
+    ParentNotDir,
+    /// A parent of the target resolves into the virtual root.
+    ParentInRoot,
+    /// The declared source does not exist.
+    SourceMissing,
+    /// `--adopt`, but the source already exists with other content.
+    SourceDiffers,
+    /// `--adopt` of a directory on another filesystem than the virtual root.
+    CrossDevice,
+    /// A `mode: tree` source is not a directory.
+    TreeSourceNotDir,
+    /// Another registry entry produces the same target.
+    Collision {
+        /// That entry's target as written.
+        with: String,
+    },
+}
+
+impl Conflict {
+    /// One line for humans.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File => "a file Lumina did not create is in the way".into(),
+            Self::Dir => "a directory Lumina did not create is in the way".into(),
+            Self::ForeignLink { points_to } => {
+                format!(
+                    "a link Lumina did not create is in the way (-> `{}`)",
+                    points_to.display()
+                )
+            }
+            Self::Special => "a device, fifo or socket is in the way".into(),
+            Self::SelfSource => "the target is its own source (same inode); refusing".into(),
+            Self::ParentNotDir => "a parent of the target is not a directory".into(),
+            Self::ParentInRoot => "a parent of the target resolves into the virtual root".into(),
+            Self::SourceMissing => "the source does not exist in the virtual root".into(),
+            Self::SourceDiffers => "--adopt: the source already exists with other content".into(),
+            Self::CrossDevice => {
+                "--adopt: the directory is on another filesystem than the virtual root".into()
+            }
+            Self::TreeSourceNotDir => "a `mode: tree` source must be a directory".into(),
+            Self::Collision { with } => format!("another entry (`{with}`) links the same target"),
+        }
+    }
+
+    /// Can `--adopt` or `--backup` resolve it?
+    pub fn resolvable(&self) -> bool {
+        matches!(
+            self,
+            Self::File | Self::Dir | Self::ForeignLink { .. } | Self::Special
+        )
+    }
+}
+
+/// How an adoption moves the existing target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Adopt {
+    /// Move the file into the virtual root (hard link, or copy across filesystems).
+    File,
+    /// Move the directory into the virtual root (atomic exchange with the new link).
+    Dir,
+    /// The source already has the same content: only replace the target with the link.
+    Same,
+}
+
+/// What to do with one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Already the right link; untouched.
+    Keep,
+    /// Nothing there: make the link.
+    Create,
+    /// A stale link Lumina made: swap in the new one atomically.
+    Replace {
+        /// The old link text.
+        from: PathBuf,
+    },
+    /// A link Lumina made that the registry no longer declares: remove it.
+    Remove,
+    /// Recorded, but no longer Lumina's (gone or replaced by the user): forget it.
+    Forget,
+    /// `--adopt`: move the existing target into the virtual root, then link.
+    Adopt {
+        /// How.
+        how: Adopt,
+    },
+    /// `--backup`: move the existing target aside, then link.
+    Backup {
+        /// Where it goes.
+        to: PathBuf,
+    },
+    /// Cannot proceed.
+    Conflict {
+        /// Why.
+        conflict: Conflict,
+    },
+}
+
+impl Action {
+    /// The action's name as printed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Create => "create",
+            Self::Replace { .. } => "replace",
+            Self::Remove => "remove",
+            Self::Forget => "forget",
+            Self::Adopt { .. } => "adopt",
+            Self::Backup { .. } => "backup",
+            Self::Conflict { .. } => "conflict",
+        }
+    }
+
+    /// Does it change the filesystem?
+    pub fn mutates(&self) -> bool {
+        !matches!(self, Self::Keep | Self::Forget | Self::Conflict { .. })
+    }
+}
+
+/// Recovery of a crash's leftover beside a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "cleanup", rename_all = "snake_case")]
+pub enum Cleanup {
+    /// Remove the leftover temporary link.
+    RemoveTmpLink,
+    /// Move stranded data (from an interrupted backup or adoption) to `to`.
+    RescueTmp {
+        /// Its destination: the source (to finish an adoption) or a backup name.
+        to: PathBuf,
+    },
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// Absolute target.
+    pub target: PathBuf,
+    /// Absolute source (the link text), when the target is declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Crash recovery to do first.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub cleanup: Option<Cleanup>,
+    /// What the source is (for status and adoption).
+    #[serde(skip)]
+    pub source_kind: Option<SourceKind>,
+    /// The link currently at the target, when there is one.
+    #[serde(skip)]
+    pub current_link: Option<PathBuf>,
+    /// The lstat stamp of the link at the target, when there is one.
+    #[serde(skip)]
+    pub stamp: Option<super::record::Stamp>,
+}
+
+/// The whole plan, sorted by target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One item per target.
+    pub items: Vec<Item>,
+}
+
+impl Plan {
+    /// Items that are conflicts.
+    pub fn conflicts(&self) -> impl Iterator<Item = &Item> {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.action, Action::Conflict { .. }))
+    }
+
+    /// Does applying it change anything (including the record)?
+    pub fn is_noop(&self) -> bool {
+        self.items
+            .iter()
+            .all(|i| matches!(i.action, Action::Keep) && i.cleanup.is_none())
+    }
+
+    /// Count of items per action name, in a stable order.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for i in &self.items {
+            *m.entry(i.action.name()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+/// The backup name for a target at a UTC timestamp (`20261125T190312Z`).
+pub fn backup_path(target: &Path, stamp: &str) -> PathBuf {
+    crate::fs::sibling(target, &format!(".lumina-backup-{stamp}"))
+}
+
+/// Make the plan.
+///
+/// `stamp` is the UTC time for backup names; `home` the virtual root.
+pub fn plan(
+    exp: &Expansion,
+    observed: &BTreeMap<PathBuf, Observed>,
+    record: &Record,
+    home: &Path,
+    on_conflict: OnConflict,
+    stamp: &str,
+) -> Plan {
+    // Links to remove first: their descendants will be fresh, not inside the old link.
+    let mut removed: BTreeSet<&Path> = BTreeSet::new();
+    let mut items = Vec::new();
+    for (target, entry) in &record.links {
+        if exp.desired.contains_key(target) || exp.problems.contains_key(target) {
+            continue;
+        }
+        let Some(obs) = observed.get(target) else {
+            continue;
+        };
+        let action = match &obs.seen {
+            Seen::Link(text) if entry.owns_text(text) && text.starts_with(home) => {
+                removed.insert(target);
+                Action::Remove
+            }
+            _ => Action::Forget,
+        };
+        let cleanup = cleanup_for(obs, target, None, stamp);
+        let current_link = match &obs.seen {
+            Seen::Link(t) => Some(t.clone()),
+            _ => None,
+        };
+        let stamp = obs.stamp;
+        items.push(Item {
+            target: target.clone(),
+            source: None,
+            action,
+            cleanup,
+            source_kind: None,
+            current_link,
+            stamp,
+        });
+    }
+    for (target, problem) in &exp.problems {
+        let conflict = match problem {
+            ExpandProblem::TreeSourceNotDir => Conflict::TreeSourceNotDir,
+            ExpandProblem::Collision(with) => Conflict::Collision { with: with.clone() },
+        };
+        items.push(Item {
+            target: target.clone(),
+            source: None,
+            action: Action::Conflict { conflict },
+            cleanup: None,
+            source_kind: None,
+            current_link: None,
+            stamp: None,
+        });
+    }
+    for (target, d) in &exp.desired {
+        let obs = observed.get(target);
+        let under_removed = target.ancestors().skip(1).any(|a| removed.contains(a));
+        let (seen, parent_in_root) = match obs {
+            _ if under_removed => (Seen::Missing, false),
+            Some(o) => (o.seen.clone(), o.parent_in_root),
+            None => (Seen::Missing, false),
+        };
+        let entry = record.links.get(target);
+        let action = decide(d, &seen, parent_in_root, entry, on_conflict, stamp);
+        let cleanup = obs.and_then(|o| cleanup_for(o, target, Some(d), stamp));
+        let current_link = match &seen {
+            Seen::Link(t) => Some(t.clone()),
+            _ => None,
+        };
+        items.push(Item {
+            target: target.clone(),
+            source: Some(d.source.clone()),
+            action,
+            cleanup,
+            source_kind: Some(d.kind),
+            current_link,
+            stamp: if under_removed {
+                None
+            } else {
+                obs.and_then(|o| o.stamp)
+            },
+        });
+    }
+    items.sort_by(|a, b| a.target.cmp(&b.target));
+    Plan { items }
+}
+
+fn decide(
+    d: &Desired,
+    seen: &Seen,
+    parent_in_root: bool,
+    entry: Option<&super::record::Entry>,
+    on_conflict: OnConflict,
+    stamp: &str,
+) -> Action {
+    let conflict = |c| Action::Conflict { conflict: c };
+    if let Seen::Link(text) = seen
+        && *text == d.source
+    {
+        return if d.kind == SourceKind::Missing {
+            conflict(Conflict::SourceMissing)
+        } else {
+            Action::Keep
+        };
+    }
+    if parent_in_root {
+        return conflict(Conflict::ParentInRoot);
+    }
+    if matches!(seen, Seen::File(true) | Seen::Dir(true)) {
+        return conflict(Conflict::SelfSource);
+    }
+    if *seen == Seen::ParentNotDir {
+        return conflict(Conflict::ParentNotDir);
+    }
+    // Adoption is the one case where a missing source is expected.
+    if on_conflict == OnConflict::Adopt && d.kind == SourceKind::Missing {
+        return match seen {
+            Seen::File(false) => Action::Adopt { how: Adopt::File },
+            Seen::Dir(false) => Action::Adopt { how: Adopt::Dir },
+            _ => conflict(Conflict::SourceMissing),
+        };
+    }
+    if d.kind == SourceKind::Missing {
+        return conflict(Conflict::SourceMissing);
+    }
+    let in_the_way = match seen {
+        Seen::Missing => return Action::Create,
+        Seen::Link(text) if entry.is_some_and(|e| e.owns_text(text)) => {
+            return Action::Replace { from: text.clone() };
+        }
+        Seen::Link(text) => Conflict::ForeignLink {
+            points_to: text.clone(),
+        },
+        Seen::File(_) => Conflict::File,
+        Seen::Dir(_) => Conflict::Dir,
+        _ => Conflict::Special,
+    };
+    match on_conflict {
+        OnConflict::Refuse => conflict(in_the_way),
+        OnConflict::Backup => Action::Backup {
+            to: backup_path(&d.target, stamp),
+        },
+        // The source exists: adopt only when the contents are the same (checked by apply,
+        // which refuses with `SourceDiffers` otherwise); directories and links cannot be
+        // compared safely, so they stay conflicts.
+        OnConflict::Adopt => match in_the_way {
+            Conflict::File if d.kind == SourceKind::File => Action::Adopt { how: Adopt::Same },
+            Conflict::Dir => conflict(Conflict::SourceDiffers),
+            other => conflict(other),
+        },
+    }
+}
+
+fn cleanup_for(o: &Observed, target: &Path, d: Option<&Desired>, stamp: &str) -> Option<Cleanup> {
+    match o.tmp {
+        Tmp::None => None,
+        Tmp::Link => Some(Cleanup::RemoveTmpLink),
+        Tmp::Data => Some(Cleanup::RescueTmp {
+            to: match d {
+                Some(d) if d.kind == SourceKind::Missing => d.source.clone(),
+                _ => backup_path(target, stamp),
+            },
+        }),
+    }
+}

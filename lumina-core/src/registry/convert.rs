@@ -1,0 +1,657 @@
+//! From a positioned YAML tree to a validated [`Registry`] (pure).
+//!
+//! The first problem, in file order, becomes one [`Diagnostic`]. Messages follow uv's style:
+//! lowercase, values in backticks, no trailing period.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::yaml::{self, Kind, Node, Pos};
+use super::{
+    Diagnostic, LINK_KEYS, LINK_MODES, LinkDecl, LinkMode, MinFree, PACKAGE_KEYS, Package,
+    Registry, SNAPSHOT_KEYS, Snapshots, THEME_KEYS, TOP_KEYS, Themes, VERSION,
+};
+use crate::paths::{self, Context};
+
+type Res<T> = Result<T, Box<Diagnostic>>;
+
+struct Cx<'a> {
+    file: &'a Path,
+    lines: Vec<&'a str>,
+    paths: &'a Context,
+}
+
+impl Cx<'_> {
+    fn err(&self, pos: Pos, message: impl Into<String>) -> Box<Diagnostic> {
+        Box::new(Diagnostic {
+            file: self.file.to_path_buf(),
+            pos: Some(pos),
+            message: message.into(),
+            expected: None,
+            hint: None,
+            line_text: self
+                .lines
+                .get(pos.line.saturating_sub(1) as usize)
+                .map(|s| (*s).to_owned()),
+        })
+    }
+}
+
+trait DiagExt {
+    fn expected(self, e: impl Into<String>) -> Self;
+    fn hint(self, h: impl Into<String>) -> Self;
+}
+
+impl DiagExt for Box<Diagnostic> {
+    fn expected(mut self, e: impl Into<String>) -> Self {
+        self.expected = Some(e.into());
+        self
+    }
+    fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+}
+
+pub(super) fn convert(text: &str, file: &Path, ctx: &Context) -> Res<Registry> {
+    let cx = Cx {
+        file,
+        lines: text.lines().collect(),
+        paths: ctx,
+    };
+    let root = yaml::parse(text).map_err(|e| syntax_error(&cx, e))?;
+    let entries = match root.kind {
+        Kind::Map(entries) => entries,
+        Kind::Null => {
+            return Err(cx
+                .err(Pos { line: 1, column: 1 }, "the registry is empty")
+                .expected("a mapping that starts with `version: 1`")
+                .hint("see `docs/registry.md` for a full example, or run `lumina schema`"));
+        }
+        other => {
+            return Err(cx
+                .err(
+                    root.pos,
+                    format!("the registry must be a mapping, found {}", other.describe()),
+                )
+                .expected(format!("top-level keys: {}", list(TOP_KEYS)))
+                .hint("start the file with `version: 1`"));
+        }
+    };
+    let fields = fields(&cx, entries, TOP_KEYS, "at the top level")?;
+    let mut reg = Registry {
+        version: VERSION,
+        packages: Vec::new(),
+        links: Vec::new(),
+        themes: Themes::default(),
+        snapshots: Snapshots::default(),
+    };
+    let mut version_seen = false;
+    for (key, value) in fields {
+        match key.as_str() {
+            "version" => {
+                reg.version = version(&cx, &value)?;
+                version_seen = true;
+            }
+            "packages" => reg.packages = packages(&cx, value)?,
+            "links" => reg.links = links(&cx, value)?,
+            "themes" => reg.themes = themes(&cx, value)?,
+            _ => reg.snapshots = snapshots(&cx, value)?,
+        }
+    }
+    if !version_seen {
+        return Err(cx
+            .err(Pos { line: 1, column: 1 }, "the registry has no `version`")
+            .expected("`version: 1` at the top level")
+            .hint("add `version: 1` as the first line"));
+    }
+    Ok(reg)
+}
+
+fn syntax_error(cx: &Cx<'_>, e: yaml::SyntaxError) -> Box<Diagnostic> {
+    let line = cx
+        .lines
+        .get(e.pos.line.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or("");
+    let prev_tab = cx.lines.iter().take(e.pos.line as usize + 1).any(|l| {
+        let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
+        indent.contains('\t')
+    });
+    if let Some(key) = e.message.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return cx
+            .err(e.pos, format!("duplicate key `{key}`"))
+            .expected("each key at most once in a mapping (each link target at most once)")
+            .hint("remove or merge one of the two entries");
+    }
+    let d = cx.err(e.pos, format!("invalid YAML: {}", e.message));
+    if e.message.contains("tab") || line.contains('\t') || prev_tab {
+        d.hint("YAML does not allow tabs for indentation; indent with spaces")
+    } else {
+        d.hint("check the indentation and quoting near this place")
+    }
+}
+
+/// Check a mapping's keys (strings, known) and return them with their values.
+fn fields(
+    cx: &Cx<'_>,
+    entries: Vec<(Node, Node)>,
+    known: &[&str],
+    place: &str,
+) -> Res<Vec<(String, Node)>> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        let name = match k.kind {
+            Kind::Str(s) => s,
+            other => {
+                return Err(cx
+                    .err(
+                        k.pos,
+                        format!("keys must be strings, found {} {place}", other.describe()),
+                    )
+                    .expected(list(known)));
+            }
+        };
+        if !known.contains(&name.as_str()) {
+            let d = cx
+                .err(k.pos, format!("unknown key `{name}` {place}"))
+                .expected(format!("one of {}", list(known)));
+            return Err(match suggest(&name, known) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint("remove it; `lumina schema` prints every key the registry accepts"),
+            });
+        }
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+fn version(cx: &Cx<'_>, v: &Node) -> Res<u32> {
+    match &v.kind {
+        Kind::Int(1) => Ok(VERSION),
+        Kind::Int(n) => Err(cx
+            .err(v.pos, format!("unsupported registry version `{n}`"))
+            .expected("`1`")
+            .hint("this Lumina reads registry version 1; a newer registry needs a newer Lumina")),
+        other => Err(cx
+            .err(
+                v.pos,
+                format!("`version` must be a number, found {}", other.describe()),
+            )
+            .expected("`1`")
+            .hint("write `version: 1` without quotes")),
+    }
+}
+
+fn string(cx: &Cx<'_>, v: Node, what: &str) -> Res<(String, Pos)> {
+    match v.kind {
+        Kind::Str(s) if s.trim().is_empty() => Err(cx
+            .err(v.pos, format!("{what} is empty"))
+            .expected("a non-empty string")),
+        Kind::Str(s) => {
+            if let Some(c) = s.chars().find(|c| c.is_control()) {
+                return Err(cx
+                    .err(
+                        v.pos,
+                        format!("{what} contains the control character {c:?}"),
+                    )
+                    .expected("printable text"));
+            }
+            Ok((s, v.pos))
+        }
+        Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a string, found {}", v.kind.describe()),
+            )
+            .expected("a string")
+            .hint("put the value in quotes, e.g. \"1.10\", so YAML keeps it as text")),
+        other => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a string, found {}", other.describe()),
+            )
+            .expected("a string")),
+    }
+}
+
+fn seq(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<Node>> {
+    match v.kind {
+        Kind::Seq(items) => Ok(items),
+        Kind::Null => Ok(Vec::new()),
+        other => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a list, found {}", other.describe()),
+            )
+            .expected(format!("a list, e.g. `{example}`"))),
+    }
+}
+
+fn map(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<(Node, Node)>> {
+    match v.kind {
+        Kind::Map(entries) => Ok(entries),
+        Kind::Null => Ok(Vec::new()),
+        other => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a mapping, found {}", other.describe()),
+            )
+            .expected(format!("a mapping, e.g. `{example}`"))),
+    }
+}
+
+fn packages(cx: &Cx<'_>, v: Node) -> Res<Vec<super::Package>> {
+    let items = seq(cx, v, "`packages`", "packages: [git, neovim]")?;
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let item_pos = item.pos;
+        let (name, pos, reason) = match item.kind {
+            Kind::Map(entries) => {
+                let mut name = None;
+                let mut reason = None;
+                for (key, value) in fields(cx, entries, PACKAGE_KEYS, "in a package")? {
+                    match key.as_str() {
+                        "name" => name = Some(string(cx, value, "a package `name`")?),
+                        _ => reason = Some(string(cx, value, "a package `reason`")?.0),
+                    }
+                }
+                let Some((name, pos)) = name else {
+                    return Err(cx
+                        .err(item_pos, "a package written as a mapping has no `name`")
+                        .expected("`{ name: NAME, reason: \"why\" }`"));
+                };
+                (name, pos, reason)
+            }
+            kind => {
+                let (name, pos) = string(
+                    cx,
+                    Node {
+                        kind,
+                        pos: item_pos,
+                    },
+                    "a package name",
+                )?;
+                (name, pos, None)
+            }
+        };
+        if let Err(e) = alpm_types::Name::new(&name) {
+            return Err(cx
+                .err(pos, format!("`{name}` is not a valid package name"))
+                .expected("lowercase letters, digits and `@._+-`, not starting with `-` or `.`")
+                .hint(format!("pacman would reject it too ({e})")));
+        }
+        if let Some(first) = seen.get(&name) {
+            return Err(cx
+                .err(pos, format!("package `{name}` is declared twice"))
+                .expected("each package once")
+                .hint(format!("the first declaration is on line {}", first.line)));
+        }
+        seen.insert(name.clone(), pos);
+        out.push(Package { name, reason, pos });
+    }
+    Ok(out)
+}
+
+fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
+    let entries = map(cx, v, "`links`", "links: { ~/.bashrc: shell/bashrc }")?;
+    let home = &cx.paths.lumina_home;
+    let mut out: Vec<LinkDecl> = Vec::with_capacity(entries.len());
+    let mut by_target: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (k, value) in entries {
+        let (written, tpos) = string(cx, k, "a link target")?;
+        let Some(target) = cx.paths.expand_target(&written) else {
+            let d = cx
+                .err(
+                    tpos,
+                    format!("link target `{written}` is not an absolute path"),
+                )
+                .expected("a target that starts with `~/` or `/`");
+            return Err(if written.starts_with('~') {
+                d.hint("only `~/` (your own home) is expanded; `~user` is not")
+            } else {
+                d.hint(format!("write `~/{written}` for a path in your home"))
+            });
+        };
+        if paths::has_dot_components(Path::new(written.trim_start_matches("~/"))) {
+            return Err(cx
+                .err(
+                    tpos,
+                    format!("link target `{written}` has a `.` or `..` component"),
+                )
+                .expected("a plain path such as `~/.config/app/config`")
+                .hint("write the path without `.` and `..`"));
+        }
+        let target = paths::normalize(&target);
+        if target.parent().is_none() || target == cx.paths.user_home {
+            return Err(cx
+                .err(
+                    tpos,
+                    format!("link target `{written}` is a whole home or root directory"),
+                )
+                .expected("a file or directory inside it"));
+        }
+        if paths::is_within(&target, home) {
+            return Err(cx
+                .err(
+                    tpos,
+                    format!(
+                        "link target `{written}` is inside the virtual root `{}`",
+                        home.display()
+                    ),
+                )
+                .expected("a target outside the virtual root")
+                .hint("targets are where links are made; sources live in the virtual root"));
+        }
+        if paths::is_within(home, &target) {
+            return Err(cx
+                .err(
+                    tpos,
+                    format!(
+                        "link target `{written}` contains the virtual root `{}`",
+                        home.display()
+                    ),
+                )
+                .expected("a target that does not contain the virtual root")
+                .hint("linking it would hide the registry itself"));
+        }
+        let (source_text, spos, mode) = match value.kind {
+            Kind::Map(entries) => {
+                let vpos = value.pos;
+                let mut source = None;
+                let mut mode = LinkMode::File;
+                for (key, v) in fields(cx, entries, LINK_KEYS, &format!("in link `{written}`"))? {
+                    match key.as_str() {
+                        "source" => source = Some(string(cx, v, "a link `source`")?),
+                        _ => mode = link_mode(cx, v)?,
+                    }
+                }
+                let Some((s, p)) = source else {
+                    return Err(cx
+                        .err(vpos, format!("link `{written}` has no `source`"))
+                        .expected("`{ source: PATH, mode: file|tree }`"));
+                };
+                (s, p, mode)
+            }
+            kind => {
+                let (s, p) = string(
+                    cx,
+                    Node {
+                        kind,
+                        pos: value.pos,
+                    },
+                    "a link source",
+                )?;
+                (s, p, LinkMode::File)
+            }
+        };
+        let source = PathBuf::from(&source_text);
+        if source.is_absolute() || source_text.starts_with('~') {
+            return Err(cx
+                .err(spos, format!("link source `{source_text}` is absolute"))
+                .expected("a path relative to the virtual root, e.g. `shell/bashrc`")
+                .hint(format!(
+                    "move the file into `{}` and name it relative to it",
+                    home.display()
+                )));
+        }
+        if source
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(cx
+                .err(
+                    spos,
+                    format!("link source `{source_text}` escapes the virtual root with `..`"),
+                )
+                .expected("a path inside the virtual root, without `..`")
+                .hint(
+                    "sources must live in the virtual root so that it alone describes the machine",
+                ));
+        }
+        if paths::has_dot_components(&source) {
+            return Err(cx
+                .err(
+                    spos,
+                    format!("link source `{source_text}` has a `.` component"),
+                )
+                .expected("a plain relative path such as `shell/bashrc`"));
+        }
+        let source = paths::normalize(&source);
+        if source.starts_with(".state")
+            || source.starts_with(".git")
+            || source == Path::new(super::FILE_NAME)
+        {
+            return Err(cx
+                .err(
+                    spos,
+                    format!("link source `{source_text}` is reserved by Lumina or git"),
+                )
+                .expected("a file of your profile, not `.state/`, `.git/` or `lumina.yaml`"));
+        }
+        if let Some(&first) = by_target.get(&target) {
+            let f = &out[first];
+            return Err(cx
+                .err(tpos, format!("link target `{written}` is declared twice"))
+                .expected("each target once")
+                .hint(format!(
+                    "line {} declares the same target as `{}`",
+                    f.pos.line, f.written
+                )));
+        }
+        by_target.insert(target.clone(), out.len());
+        out.push(LinkDecl {
+            target,
+            written,
+            source,
+            mode,
+            pos: tpos,
+        });
+    }
+    // A target below a `mode: file` target would be written through that link, into the
+    // virtual root.
+    for l in &out {
+        for anc in l.target.ancestors().skip(1) {
+            if let Some(&i) = by_target.get(anc) {
+                let outer = &out[i];
+                if outer.mode == LinkMode::File {
+                    return Err(cx
+                        .err(
+                            l.pos,
+                            format!(
+                                "link target `{}` is inside link target `{}`",
+                                l.written, outer.written
+                            ),
+                        )
+                        .expected("targets that do not nest inside a `mode: file` link")
+                        .hint(format!(
+                            "make `{}` (line {}) `mode: tree`, or drop one of the two",
+                            outer.written, outer.pos.line
+                        )));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn link_mode(cx: &Cx<'_>, v: Node) -> Res<LinkMode> {
+    let (s, pos) = string(cx, v, "a link `mode`")?;
+    match s.as_str() {
+        "file" => Ok(LinkMode::File),
+        "tree" => Ok(LinkMode::Tree),
+        _ => Err(cx
+            .err(pos, format!("unknown link mode `{s}`"))
+            .expected(format!("one of {}", list(LINK_MODES)))
+            .hint("`file` links the source itself; `tree` links every file under a directory")),
+    }
+}
+
+fn name_like(cx: &Cx<'_>, v: Node, what: &str) -> Res<String> {
+    let (s, pos) = string(cx, v, what)?;
+    if s.contains('/') || s.trim() != s {
+        return Err(cx
+            .err(pos, format!("{what} `{s}` is not a theme name"))
+            .expected(
+                "a theme's directory name, e.g. `Adwaita-dark`, without `/` or surrounding spaces",
+            ));
+    }
+    Ok(s)
+}
+
+fn themes(cx: &Cx<'_>, v: Node) -> Res<Themes> {
+    let entries = map(cx, v, "`themes`", "themes: { gtk: Adwaita-dark }")?;
+    let mut t = Themes::default();
+    for (key, v) in fields(cx, entries, THEME_KEYS, "in `themes`")? {
+        match key.as_str() {
+            "gtk" => t.gtk = Some(name_like(cx, v, "the GTK theme")?),
+            "icons" => t.icons = Some(name_like(cx, v, "the icon theme")?),
+            "cursor" => t.cursor = Some(name_like(cx, v, "the cursor theme")?),
+            "cursor_size" => t.cursor_size = Some(int(cx, &v, "`cursor_size`", 8, 512)?),
+            _ => {
+                let (font, pos) = string(cx, v, "the font")?;
+                let size = font.rsplit_once(' ').map(|(fam, size)| (fam.trim(), size));
+                match size {
+                    Some((fam, size))
+                        if !fam.is_empty()
+                            && size.parse::<f32>().is_ok_and(|s| s > 0.0 && s <= 200.0) => {}
+                    _ => {
+                        return Err(cx
+                            .err(pos, format!("the font `{font}` has no size"))
+                            .expected("`FAMILY SIZE`, e.g. `Inter 11`")
+                            .hint("add the point size after the family name"));
+                    }
+                }
+                t.font = Some(font);
+            }
+        }
+    }
+    Ok(t)
+}
+
+fn int(cx: &Cx<'_>, v: &Node, what: &str, min: u32, max: u32) -> Res<u32> {
+    match v.kind {
+        Kind::Int(n) if n >= i128::from(min) && n <= i128::from(max) => Ok(n as u32),
+        Kind::Int(n) => Err(cx
+            .err(v.pos, format!("{what} is `{n}`, out of range"))
+            .expected(format!("a whole number from {min} to {max}"))),
+        ref other => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a whole number, found {}", other.describe()),
+            )
+            .expected(format!("a whole number from {min} to {max}"))),
+    }
+}
+
+fn snapshots(cx: &Cx<'_>, v: Node) -> Res<Snapshots> {
+    let entries = map(cx, v, "`snapshots`", "snapshots: { keep: 10 }")?;
+    let mut s = Snapshots::default();
+    for (key, v) in fields(cx, entries, SNAPSHOT_KEYS, "in `snapshots`")? {
+        match key.as_str() {
+            "keep" => s.keep = Some(int(cx, &v, "`keep`", 1, 10_000)?),
+            "important" => {
+                for item in seq(cx, v, "`important`", "important: [linux*, systemd, glibc]")? {
+                    let (p, pos) = string(cx, item, "an `important` pattern")?;
+                    if p.chars()
+                        .any(|c| !(c.is_ascii_alphanumeric() || "@._+-*?[]".contains(c)))
+                    {
+                        return Err(cx
+                            .err(pos, format!("`{p}` is not a package pattern"))
+                            .expected(
+                                "a package name with `*`, `?` or `[...]` wildcards, e.g. `linux*`",
+                            ));
+                    }
+                    s.important.push(p);
+                }
+            }
+            _ => {
+                let (text, pos) = string(cx, v, "`min_free`")?;
+                s.min_free = Some(parse_min_free(&text).ok_or_else(|| {
+                    cx.err(
+                        pos,
+                        format!("`min_free` `{text}` is not a size or a percentage"),
+                    )
+                    .expected("a percentage such as `10%` or a size such as `5GiB`, `500MiB`")
+                })?);
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Parse `10%`, `5GiB`, `500MiB`, `2G`, `1024` (bytes).
+pub(crate) fn parse_min_free(text: &str) -> Option<MinFree> {
+    let t = text.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let p: u8 = p.trim().parse().ok()?;
+        return (p <= 99).then_some(MinFree::Percent(p));
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult).map(MinFree::Bytes)
+}
+
+fn list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_free_parses_sizes_and_percentages() {
+        assert_eq!(parse_min_free("10%"), Some(MinFree::Percent(10)));
+        assert_eq!(parse_min_free("5GiB"), Some(MinFree::Bytes(5 << 30)));
+        assert_eq!(parse_min_free("500M"), Some(MinFree::Bytes(500 << 20)));
+        assert_eq!(parse_min_free("100%"), None);
+        assert_eq!(parse_min_free("lots"), None);
+        assert_eq!(parse_min_free("99999999999999999999T"), None);
+    }
+
+    #[test]
+    fn suggests_close_keys_only() {
+        assert_eq!(suggest("pakages", TOP_KEYS), Some("packages"));
+        assert_eq!(suggest("lnks", TOP_KEYS), Some("links"));
+        assert_eq!(suggest("wallpaper", TOP_KEYS), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! The linker against a real temporary filesystem.

@@ -1,0 +1,1 @@
+//! Registry fixtures: good files parse, bad files give their exact diagnostics.
