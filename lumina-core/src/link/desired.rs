@@ -128,7 +128,11 @@ fn walk(out: &mut Expansion, reg: &Registry, src: &Path, dst: &Path, decl: usize
 }
 
 fn add(out: &mut Expansion, reg: &Registry, d: Desired) {
-    if let Some(prev) = out.desired.get(&d.target) {
+    if out.problems.contains_key(&d.target) {
+        return;
+    }
+    // Neither entry is linked: which one the user meant is theirs to say.
+    if let Some(prev) = out.desired.remove(&d.target) {
         let other = reg
             .links
             .get(prev.decl)

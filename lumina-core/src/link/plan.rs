@@ -347,6 +347,11 @@ fn decide(
     if parent_in_root {
         return conflict(Conflict::ParentInRoot);
     }
+    // Our own adoption, interrupted after the file was hard-linked into the virtual root:
+    // the target is the source's inode and only the link swap is left to do.
+    if *seen == Seen::File(true) && entry.is_some_and(|e| e.pending.is_some()) {
+        return Action::Adopt { how: Adopt::Same };
+    }
     if matches!(seen, Seen::File(true) | Seen::Dir(true)) {
         return conflict(Conflict::SelfSource);
     }
