@@ -1,1 +1,13 @@
-//! placeholder
+//! End-to-end tests: the built binaries, run the way a user runs them.
+// Tests opt out: fixtures use `std::fs` directly (the seam rule is for product code), and a
+// panic is a test failure.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod cli;
+mod link;
+mod root;

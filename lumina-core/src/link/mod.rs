@@ -11,7 +11,8 @@ pub mod observe;
 pub mod plan;
 pub mod record;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub use plan::{Action, Conflict, OnConflict, Plan};
 pub use record::Record;
@@ -54,26 +55,60 @@ pub fn prepare(
     Ok(Prepared { plan, record })
 }
 
-/// The checks of an adoption that need to read files: same content, same filesystem.
+/// The checks that need to read more than the targets: an adoption's content and
+/// filesystem, and whether the acting user may write where a change would be made (so a
+/// run that would fail half-way is refused before it starts).
 fn refine(plan: &mut Plan, home: &Path) -> Result<()> {
+    let mut writable: HashMap<PathBuf, bool> = HashMap::new();
     for item in &mut plan.items {
-        let (Action::Adopt { how }, Some(src)) = (&item.action, &item.source) else {
+        if !item.action.mutates() {
             continue;
-        };
-        let conflict = match how {
-            plan::Adopt::Same if !crate::fs::same_contents(&item.target, src)? => {
-                Some(Conflict::SourceDiffers)
-            }
-            plan::Adopt::Dir if apply::device_of(&item.target) != apply::device_of(home) => {
+        }
+        let conflict = match (&item.action, &item.source) {
+            (
+                Action::Adopt {
+                    how: plan::Adopt::Same,
+                },
+                Some(src),
+            ) if !crate::fs::same_contents(&item.target, src)? => Some(Conflict::SourceDiffers),
+            (
+                Action::Adopt {
+                    how: plan::Adopt::Dir,
+                },
+                _,
+            ) if apply::device_of(&item.target) != apply::device_of(home) => {
                 Some(Conflict::CrossDevice)
             }
             _ => None,
         };
+        let conflict = conflict.or_else(|| {
+            let dir = item.target.parent()?;
+            let ok = *writable
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| may_write(dir));
+            (!ok).then(|| Conflict::NotWritable {
+                dir: dir
+                    .ancestors()
+                    .find(|a| a.exists())
+                    .unwrap_or(dir)
+                    .to_path_buf(),
+            })
+        });
         if let Some(conflict) = conflict {
             item.action = Action::Conflict { conflict };
         }
     }
     Ok(())
+}
+
+/// Can the acting (real) user create entries in `dir`, or in its nearest existing ancestor
+/// when it does not exist yet? Follows symlinks with the user's own rights.
+fn may_write(dir: &Path) -> bool {
+    use nix::unistd::{AccessFlags, access};
+    match dir.ancestors().find(|a| a.exists()) {
+        Some(a) => a.is_dir() && access(a, AccessFlags::W_OK | AccessFlags::X_OK).is_ok(),
+        None => false,
+    }
 }
 
 /// The current UTC time as `YYYYMMDDTHHMMSSZ`, for backup names.

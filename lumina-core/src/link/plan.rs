@@ -48,6 +48,11 @@ pub enum Conflict {
     SourceDiffers,
     /// `--adopt` of a directory on another filesystem than the virtual root.
     CrossDevice,
+    /// The acting user may not write the directory where the link would be made.
+    NotWritable {
+        /// The directory (the nearest one that exists).
+        dir: PathBuf,
+    },
     /// A `mode: tree` source is not a directory.
     TreeSourceNotDir,
     /// Another registry entry produces the same target.
@@ -75,6 +80,9 @@ impl Conflict {
             Self::ParentInRoot => "a parent of the target resolves into the virtual root".into(),
             Self::SourceMissing => "the source does not exist in the virtual root".into(),
             Self::SourceDiffers => "--adopt: the source already exists with other content".into(),
+            Self::NotWritable { dir } => {
+                format!("you cannot write `{}` (permission denied)", dir.display())
+            }
             Self::CrossDevice => {
                 "--adopt: the directory is on another filesystem than the virtual root".into()
             }

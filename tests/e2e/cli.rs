@@ -1,0 +1,88 @@
+//! The binaries answer `--help` and `--version` truthfully, and generate schema, completions
+//! and man pages.
+
+use lumina_e2e::{Home, bin};
+
+#[test]
+fn every_binary_answers_version_with_its_own_name_and_the_workspace_version() {
+    let h = Home::new();
+    for name in ["lumina", "lumina-hook", "lumina-repo"] {
+        let r = h.run(&bin(name), ["--version"]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        assert_eq!(
+            r.stdout.trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn help_lists_only_commands_that_exist() {
+    let h = Home::new();
+    let r = h.lumina(["--help"]);
+    assert_eq!(r.code, 0);
+    for cmd in [
+        "link",
+        "status",
+        "detach",
+        "schema",
+        "completions",
+        "manpage",
+    ] {
+        assert!(
+            r.stdout.contains(cmd),
+            "`{cmd}` missing from help:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("Exit status:"),
+        "exit codes are documented in --help"
+    );
+    // The hook and repo tools have no commands yet and must not pretend otherwise.
+    for name in ["lumina-hook", "lumina-repo"] {
+        let r = h.run(&bin(name), ["--help"]);
+        assert_eq!(r.code, 0);
+        assert!(
+            !r.stdout.contains("Commands:"),
+            "{name} advertises commands:\n{}",
+            r.stdout
+        );
+        let r = h.run(&bin(name), Vec::<&str>::new());
+        assert_eq!(r.code, 2, "{name} without arguments must not claim success");
+    }
+}
+
+#[test]
+fn schema_is_json_schema_that_names_every_top_level_key() {
+    let r = Home::new().lumina(["schema"]);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    for k in ["version", "packages", "links", "themes", "snapshots"] {
+        assert!(v["properties"].get(k).is_some(), "{k} missing");
+    }
+    assert_eq!(v["additionalProperties"], false);
+}
+
+#[test]
+fn completions_and_man_pages_are_generated_from_the_parser() {
+    let h = Home::new();
+    let r = h.lumina(["completions", "bash"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("--adopt") && r.stdout.contains("complete"),
+        "{}",
+        r.stdout
+    );
+    let r = h.lumina(["completions", "zsh"]);
+    assert!(r.stdout.contains("#compdef lumina"));
+    let dir = h.scratch().join("man");
+    let r = h.lumina(["manpage", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let page = std::fs::read_to_string(dir.join("lumina-link.1")).unwrap();
+    assert!(
+        page.contains(".TH lumina-link") && page.contains("adopt"),
+        "{page}"
+    );
+}
