@@ -63,11 +63,13 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Detach(args) => commands::detach::run(cli.home, args.json, printer),
         Command::Schema => {
             let schema = lumina_core::registry::schema::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema)?);
+            printer.out(&serde_json::to_string_pretty(&schema)?);
             Ok(ExitStatus::Success)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "lumina", &mut std::io::stdout());
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lumina", &mut buf);
+            printer.out(String::from_utf8_lossy(&buf).trim_end());
             Ok(ExitStatus::Success)
         }
         Command::Manpage { dir } => commands::manpage::run(Cli::command(), dir.as_deref()),

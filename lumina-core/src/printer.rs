@@ -62,7 +62,16 @@ impl Printer {
 
     /// A line of data on stdout.
     pub fn out(&self, line: &str) {
-        println!("{line}");
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{line}") {
+            // `lumina status | head`: the reader is gone, which is not an error.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
     }
 
     /// A progress or summary message on stderr (suppressed by `--quiet`).

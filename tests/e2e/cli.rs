@@ -86,3 +86,19 @@ fn completions_and_man_pages_are_generated_from_the_parser() {
         "{page}"
     );
 }
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    // `lumina schema | head -c0`: the reader is gone before lumina writes.
+    let mut child = std::process::Command::new(bin("lumina"))
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

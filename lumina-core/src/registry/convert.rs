@@ -35,6 +35,19 @@ impl Cx<'_> {
                 .map(|s| (*s).to_owned()),
         })
     }
+
+    /// The scalar as written at `pos` (up to `,`, `]`, `}`, `#` or the end of the line), for
+    /// hints that must show `1.10` rather than the parsed `1.1`.
+    fn raw(&self, pos: Pos) -> Option<String> {
+        let line = self.lines.get(pos.line.saturating_sub(1) as usize)?;
+        let rest: String = line
+            .chars()
+            .skip(pos.column.saturating_sub(1) as usize)
+            .take_while(|c| !",]}#".contains(*c))
+            .collect();
+        let rest = rest.trim();
+        (!rest.is_empty()).then(|| rest.to_owned())
+    }
 }
 
 trait DiagExt {
@@ -78,6 +91,14 @@ pub(super) fn convert(text: &str, file: &Path, ctx: &Context) -> Res<Registry> {
                 .hint("start the file with `version: 1`"));
         }
     };
+    // The version decides which keys exist: check it before the keys, so that a newer
+    // registry gets "needs a newer Lumina" rather than "unknown key".
+    if let Some((_, v)) = entries
+        .iter()
+        .find(|(k, _)| matches!(&k.kind, Kind::Str(s) if s == "version"))
+    {
+        version(&cx, v)?;
+    }
     let fields = fields(&cx, entries, TOP_KEYS, "at the top level")?;
     let mut reg = Registry {
         version: VERSION,
@@ -118,6 +139,12 @@ fn syntax_error(cx: &Cx<'_>, e: yaml::SyntaxError) -> Box<Diagnostic> {
         let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
         indent.contains('\t')
     });
+    if e.message.starts_with("multiple YAML documents") {
+        return cx
+            .err(e.pos, "the registry holds more than one YAML document")
+            .expected("one document")
+            .hint("remove the `---` line and merge the documents into one mapping");
+    }
     if let Some(key) = e.message.strip_prefix("duplicate mapping key: ") {
         let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
         return cx
@@ -127,10 +154,46 @@ fn syntax_error(cx: &Cx<'_>, e: yaml::SyntaxError) -> Box<Diagnostic> {
     }
     let d = cx.err(e.pos, format!("invalid YAML: {}", e.message));
     if e.message.contains("tab") || line.contains('\t') || prev_tab {
-        d.hint("YAML does not allow tabs for indentation; indent with spaces")
+        d.expected("spaces for indentation")
+            .hint("YAML does not allow tabs for indentation; indent with spaces")
+    } else if let Some((open, at)) = unclosed_bracket(&cx.lines, e.pos.line) {
+        let close = if open == '[' { ']' } else { '}' };
+        d.expected(format!("`{close}` to close the `{open}` on line {at}"))
+            .hint(format!(
+                "a `{open}...{close}` on one line must be closed on that line, or continue \
+                 with indented lines until the `{close}`"
+            ))
+    } else if e.message.contains("quote") {
+        d.expected("a closing quote")
+            .hint("close the quote with the same character that opens it")
     } else {
         d.hint("check the indentation and quoting near this place")
     }
+}
+
+/// The first `[` or `{` left open before line `upto` (1-based), and its line: the usual
+/// cause of a YAML error a few lines further down. Quotes and comments are skipped.
+fn unclosed_bracket(lines: &[&str], upto: u32) -> Option<(char, u32)> {
+    let mut stack: Vec<(char, u32)> = Vec::new();
+    for (n, line) in (1u32..).zip(lines.iter().take(upto.saturating_sub(1) as usize)) {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') => stack.push((c, n)),
+                (None, ']' | '}') => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    stack.first().copied()
 }
 
 /// Check a mapping's keys (strings, known) and return them with their values.
@@ -150,7 +213,10 @@ fn fields(
                         k.pos,
                         format!("keys must be strings, found {} {place}", other.describe()),
                     )
-                    .expected(list(known)));
+                    .expected(format!("one of {}", list(known)))
+                    .hint(
+                        "write one of the expected keys; quote a key that YAML reads as a number",
+                    ));
             }
         };
         if !known.contains(&name.as_str()) {
@@ -174,6 +240,16 @@ fn version(cx: &Cx<'_>, v: &Node) -> Res<u32> {
             .err(v.pos, format!("unsupported registry version `{n}`"))
             .expected("`1`")
             .hint("this Lumina reads registry version 1; a newer registry needs a newer Lumina")),
+        Kind::Float(_) => Err(cx
+            .err(
+                v.pos,
+                format!(
+                    "`version` must be a whole number, found `{}`",
+                    cx.raw(v.pos).unwrap_or_default()
+                ),
+            )
+            .expected("`1`")
+            .hint("write `version: 1`")),
         other => Err(cx
             .err(
                 v.pos,
@@ -188,35 +264,53 @@ fn string(cx: &Cx<'_>, v: Node, what: &str) -> Res<(String, Pos)> {
     match v.kind {
         Kind::Str(s) if s.trim().is_empty() => Err(cx
             .err(v.pos, format!("{what} is empty"))
-            .expected("a non-empty string")),
+            .expected("a non-empty string")
+            .hint("write a value, or remove the entry")),
         Kind::Str(s) => {
             if let Some(c) = s.chars().find(|c| c.is_control()) {
                 return Err(cx
                     .err(
                         v.pos,
-                        format!("{what} contains the control character {c:?}"),
+                        format!(
+                            "{what} contains the control character `U+{:04X}`",
+                            u32::from(c)
+                        ),
                     )
-                    .expected("printable text"));
+                    .expected("printable text on one line")
+                    .hint("remove the escape sequence or line break from the value"));
             }
             Ok((s, v.pos))
         }
-        Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Err(cx
-            .err(
-                v.pos,
-                format!("{what} must be a string, found {}", v.kind.describe()),
-            )
+        Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => {
+            let hint = match cx.raw(v.pos) {
+                Some(raw) => {
+                    format!("put the value in quotes, `\"{raw}\"`, so YAML keeps it as text")
+                }
+                None => "put the value in quotes so YAML keeps it as text".into(),
+            };
+            Err(cx
+                .err(
+                    v.pos,
+                    format!("{what} must be a string, found {}", v.kind.describe()),
+                )
+                .expected("a string")
+                .hint(hint))
+        }
+        Kind::Null => Err(cx
+            .err(v.pos, format!("{what} is missing"))
             .expected("a string")
-            .hint("put the value in quotes, e.g. \"1.10\", so YAML keeps it as text")),
+            .hint("write a value after the `:`, or remove the entry")),
         other => Err(cx
             .err(
                 v.pos,
                 format!("{what} must be a string, found {}", other.describe()),
             )
-            .expected("a string")),
+            .expected("a string")
+            .hint("write one value here, not a list or a mapping")),
     }
 }
 
-fn seq(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<Node>> {
+fn seq(cx: &Cx<'_>, v: Node, what: &str, example: &str, hint: &str) -> Res<Vec<Node>> {
     match v.kind {
         Kind::Seq(items) => Ok(items),
         Kind::Null => Ok(Vec::new()),
@@ -225,11 +319,12 @@ fn seq(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<Node>> {
                 v.pos,
                 format!("{what} must be a list, found {}", other.describe()),
             )
-            .expected(format!("a list, e.g. `{example}`"))),
+            .expected(format!("a list, e.g. `{example}`"))
+            .hint(hint)),
     }
 }
 
-fn map(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<(Node, Node)>> {
+fn map(cx: &Cx<'_>, v: Node, what: &str, example: &str, hint: &str) -> Res<Vec<(Node, Node)>> {
     match v.kind {
         Kind::Map(entries) => Ok(entries),
         Kind::Null => Ok(Vec::new()),
@@ -238,12 +333,19 @@ fn map(cx: &Cx<'_>, v: Node, what: &str, example: &str) -> Res<Vec<(Node, Node)>
                 v.pos,
                 format!("{what} must be a mapping, found {}", other.describe()),
             )
-            .expected(format!("a mapping, e.g. `{example}`"))),
+            .expected(format!("a mapping, e.g. `{example}`"))
+            .hint(hint)),
     }
 }
 
 fn packages(cx: &Cx<'_>, v: Node) -> Res<Vec<super::Package>> {
-    let items = seq(cx, v, "`packages`", "packages: [git, neovim]")?;
+    let items = seq(
+        cx,
+        v,
+        "`packages`",
+        "packages: [git, neovim]",
+        "write one package per line as `- NAME`, or `[git, neovim]` on one line",
+    )?;
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -261,7 +363,8 @@ fn packages(cx: &Cx<'_>, v: Node) -> Res<Vec<super::Package>> {
                 let Some((name, pos)) = name else {
                     return Err(cx
                         .err(item_pos, "a package written as a mapping has no `name`")
-                        .expected("`{ name: NAME, reason: \"why\" }`"));
+                        .expected("`{ name: NAME, reason: \"why\" }`")
+                        .hint("add the package's `name`"));
                 };
                 (name, pos, reason)
             }
@@ -277,11 +380,14 @@ fn packages(cx: &Cx<'_>, v: Node) -> Res<Vec<super::Package>> {
                 (name, pos, None)
             }
         };
-        if let Err(e) = alpm_types::Name::new(&name) {
+        if alpm_types::Name::new(&name).is_err() {
             return Err(cx
                 .err(pos, format!("`{name}` is not a valid package name"))
-                .expected("lowercase letters, digits and `@._+-`, not starting with `-` or `.`")
-                .hint(format!("pacman would reject it too ({e})")));
+                .expected("letters, digits and `@._+-`, not starting with `-` or `.`")
+                .hint(format!(
+                    "{}; pacman would reject it too",
+                    bad_name_char(&name)
+                )));
         }
         if let Some(first) = seen.get(&name) {
             return Err(cx
@@ -295,8 +401,27 @@ fn packages(cx: &Cx<'_>, v: Node) -> Res<Vec<super::Package>> {
     Ok(out)
 }
 
+/// What is wrong with a package name that ALPM rejects.
+fn bad_name_char(name: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "@._+-".contains(c);
+    match name.chars().next() {
+        Some(c @ ('-' | '.')) => format!("a package name cannot start with `{c}`"),
+        _ => match name.chars().find(|c| !allowed(*c)) {
+            Some(' ') => "a package name cannot contain a space".into(),
+            Some(c) => format!("`{c}` is not allowed in a package name"),
+            None => "this is not a package name".into(),
+        },
+    }
+}
+
 fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
-    let entries = map(cx, v, "`links`", "links: { ~/.bashrc: shell/bashrc }")?;
+    let entries = map(
+        cx,
+        v,
+        "`links`",
+        "links: { ~/.bashrc: shell/bashrc }",
+        "write one `TARGET: SOURCE` per line under `links:`, without a leading `- `",
+    )?;
     let home = &cx.paths.lumina_home;
     let mut out: Vec<LinkDecl> = Vec::with_capacity(entries.len());
     let mut by_target: BTreeMap<PathBuf, usize> = BTreeMap::new();
@@ -315,7 +440,8 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
                 d.hint(format!("write `~/{written}` for a path in your home"))
             });
         };
-        if paths::has_dot_components(Path::new(written.trim_start_matches("~/"))) {
+        let rest = written.strip_prefix("~/").unwrap_or(&written);
+        if !rest.is_empty() && paths::has_dot_components(Path::new(rest)) {
             return Err(cx
                 .err(
                     tpos,
@@ -331,7 +457,8 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
                     tpos,
                     format!("link target `{written}` is a whole home or root directory"),
                 )
-                .expected("a file or directory inside it"));
+                .expected("a file or directory inside it")
+                .hint("name the file or directory to link, e.g. `~/.bashrc`"));
         }
         if paths::is_within(&target, home) {
             return Err(cx
@@ -371,11 +498,15 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
                 let Some((s, p)) = source else {
                     return Err(cx
                         .err(vpos, format!("link `{written}` has no `source`"))
-                        .expected("`{ source: PATH, mode: file|tree }`"));
+                        .expected("`{ source: PATH, mode: file|tree }`")
+                        .hint(
+                            "add `source:`, the path of the file or directory in the virtual root",
+                        ));
                 };
                 (s, p, mode)
             }
             kind => {
+                let structural = matches!(kind, Kind::Null | Kind::Seq(_));
                 let (s, p) = string(
                     cx,
                     Node {
@@ -383,7 +514,16 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
                         pos: value.pos,
                     },
                     "a link source",
-                )?;
+                )
+                .map_err(|d| {
+                    if structural {
+                        d.hint(
+                            "a link is `TARGET: SOURCE` or `TARGET: { source: SOURCE, mode: tree }`",
+                        )
+                    } else {
+                        d
+                    }
+                })?;
                 (s, p, LinkMode::File)
             }
         };
@@ -417,19 +557,36 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
                     spos,
                     format!("link source `{source_text}` has a `.` component"),
                 )
-                .expected("a plain relative path such as `shell/bashrc`"));
+                .expected("a plain relative path such as `shell/bashrc`")
+                .hint(format!(
+                    "write `{}`",
+                    source
+                        .components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect::<PathBuf>()
+                        .display()
+                )));
         }
         let source = paths::normalize(&source);
-        if source.starts_with(".state")
-            || source.starts_with(".git")
-            || source == Path::new(super::FILE_NAME)
-        {
+        let reserved = if source.starts_with(".state") {
+            Some("`.state/` holds Lumina's record of the links it made")
+        } else if source.starts_with(".git") {
+            Some("`.git/` is the git repository of the virtual root")
+        } else if source == Path::new(super::FILE_NAME) {
+            Some("`lumina.yaml` is the registry itself")
+        } else {
+            None
+        };
+        if let Some(why) = reserved {
             return Err(cx
                 .err(
                     spos,
                     format!("link source `{source_text}` is reserved by Lumina or git"),
                 )
-                .expected("a file of your profile, not `.state/`, `.git/` or `lumina.yaml`"));
+                .expected("a file of your profile, not `.state/`, `.git/` or `lumina.yaml`")
+                .hint(format!(
+                    "{why}; keep your own files beside it, e.g. in `shell/`"
+                )));
         }
         if let Some(&first) = by_target.get(&target) {
             let f = &out[first];
@@ -478,7 +635,10 @@ fn links(cx: &Cx<'_>, v: Node) -> Res<Vec<LinkDecl>> {
 }
 
 fn link_mode(cx: &Cx<'_>, v: Node) -> Res<LinkMode> {
-    let (s, pos) = string(cx, v, "a link `mode`")?;
+    let (s, pos) = string(cx, v, "a link `mode`").map_err(|d| {
+        d.expected(format!("one of {}", list(LINK_MODES)))
+            .hint("write `mode: file` (the default) or `mode: tree`")
+    })?;
     match s.as_str() {
         "file" => Ok(LinkMode::File),
         "tree" => Ok(LinkMode::Tree),
@@ -496,26 +656,49 @@ fn name_like(cx: &Cx<'_>, v: Node, what: &str) -> Res<String> {
             .err(pos, format!("{what} `{s}` is not a theme name"))
             .expected(
                 "a theme's directory name, e.g. `Adwaita-dark`, without `/` or surrounding spaces",
-            ));
+            )
+            .hint(format!(
+                "write only the directory name, `{}`",
+                s.trim()
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            )));
     }
     Ok(s)
 }
 
 fn themes(cx: &Cx<'_>, v: Node) -> Res<Themes> {
-    let entries = map(cx, v, "`themes`", "themes: { gtk: Adwaita-dark }")?;
+    let entries = map(
+        cx,
+        v,
+        "`themes`",
+        "themes: { gtk: Adwaita-dark }",
+        "say what each theme is for, with the keys `gtk`, `icons`, `cursor`, `cursor_size` \
+         and `font`",
+    )?;
     let mut t = Themes::default();
     for (key, v) in fields(cx, entries, THEME_KEYS, "in `themes`")? {
         match key.as_str() {
             "gtk" => t.gtk = Some(name_like(cx, v, "the GTK theme")?),
             "icons" => t.icons = Some(name_like(cx, v, "the icon theme")?),
             "cursor" => t.cursor = Some(name_like(cx, v, "the cursor theme")?),
-            "cursor_size" => t.cursor_size = Some(int(cx, &v, "`cursor_size`", 8, 512)?),
+            "cursor_size" => {
+                t.cursor_size = Some(int(
+                    cx,
+                    &v,
+                    ("`cursor_size`", 8, 512),
+                    "`cursor_size` is in pixels; common sizes are 24, 32 and 48",
+                )?);
+            }
             _ => {
                 let (font, pos) = string(cx, v, "the font")?;
                 let size = font.rsplit_once(' ').map(|(fam, size)| (fam.trim(), size));
                 match size {
                     Some((fam, size))
                         if !fam.is_empty()
+                            && size.chars().all(|c| c.is_ascii_digit() || c == '.')
                             && size.parse::<f32>().is_ok_and(|s| s > 0.0 && s <= 200.0) => {}
                     _ => {
                         return Err(cx
@@ -531,29 +714,71 @@ fn themes(cx: &Cx<'_>, v: Node) -> Res<Themes> {
     Ok(t)
 }
 
-fn int(cx: &Cx<'_>, v: &Node, what: &str, min: u32, max: u32) -> Res<u32> {
-    match v.kind {
-        Kind::Int(n) if n >= i128::from(min) && n <= i128::from(max) => Ok(n as u32),
-        Kind::Int(n) => Err(cx
-            .err(v.pos, format!("{what} is `{n}`, out of range"))
-            .expected(format!("a whole number from {min} to {max}"))),
-        ref other => Err(cx
+/// A whole number `(what, min, max)`.
+fn int(cx: &Cx<'_>, v: &Node, (what, min, max): (&str, u32, u32), hint: &str) -> Res<u32> {
+    let expected = format!("a whole number from {min} to {max}");
+    match &v.kind {
+        Kind::Int(n) => match u32::try_from(*n) {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(cx
+                .err(v.pos, format!("{what} is `{n}`, out of range"))
+                .expected(expected)
+                .hint(hint)),
+        },
+        Kind::Str(s) if s.trim().parse::<u32>().is_ok() => Err(cx
+            .err(
+                v.pos,
+                format!("{what} must be a number, found {}", v.kind.describe()),
+            )
+            .expected(expected)
+            .hint("write the number without quotes")),
+        Kind::Float(_) => Err(cx
+            .err(
+                v.pos,
+                format!(
+                    "{what} must be a whole number, found `{}`",
+                    cx.raw(v.pos).unwrap_or_default()
+                ),
+            )
+            .expected(expected)
+            .hint(hint)),
+        other => Err(cx
             .err(
                 v.pos,
                 format!("{what} must be a whole number, found {}", other.describe()),
             )
-            .expected(format!("a whole number from {min} to {max}"))),
+            .expected(expected)
+            .hint(hint)),
     }
 }
 
 fn snapshots(cx: &Cx<'_>, v: Node) -> Res<Snapshots> {
-    let entries = map(cx, v, "`snapshots`", "snapshots: { keep: 10 }")?;
+    let entries = map(
+        cx,
+        v,
+        "`snapshots`",
+        "snapshots: { keep: 10 }",
+        "write `keep`, `important` or `min_free` under `snapshots:`",
+    )?;
     let mut s = Snapshots::default();
     for (key, v) in fields(cx, entries, SNAPSHOT_KEYS, "in `snapshots`")? {
         match key.as_str() {
-            "keep" => s.keep = Some(int(cx, &v, "`keep`", 1, 10_000)?),
+            "keep" => {
+                s.keep = Some(int(
+                    cx,
+                    &v,
+                    ("`keep`", 1, 10_000),
+                    "`keep` is how many snapshot pairs to keep, at least one",
+                )?);
+            }
             "important" => {
-                for item in seq(cx, v, "`important`", "important: [linux*, systemd, glibc]")? {
+                for item in seq(
+                    cx,
+                    v,
+                    "`important`",
+                    "important: [linux*, systemd, glibc]",
+                    "list package patterns, one per `- ` line or in `[...]`",
+                )? {
                     let (p, pos) = string(cx, item, "an `important` pattern")?;
                     if p.chars()
                         .any(|c| !(c.is_ascii_alphanumeric() || "@._+-*?[]".contains(c)))
@@ -562,19 +787,45 @@ fn snapshots(cx: &Cx<'_>, v: Node) -> Res<Snapshots> {
                             .err(pos, format!("`{p}` is not a package pattern"))
                             .expected(
                                 "a package name with `*`, `?` or `[...]` wildcards, e.g. `linux*`",
+                            )
+                            .hint(
+                                "patterns match package names only, without a repository or path",
                             ));
                     }
                     s.important.push(p);
                 }
             }
             _ => {
-                let (text, pos) = string(cx, v, "`min_free`")?;
+                const EXPECTED: &str =
+                    "a percentage such as `10%` or a size such as `5GiB`, `500MiB`";
+                if let Kind::Int(n @ 0..) = v.kind {
+                    return Err(cx
+                        .err(v.pos, format!("`min_free` `{n}` has no unit"))
+                        .expected(EXPECTED)
+                        .hint(format!(
+                            "add a unit, e.g. `{n}MiB`, or `%` for a percentage"
+                        )));
+                }
+                let (text, pos) = string(cx, v, "`min_free`").map_err(|d| d.expected(EXPECTED))?;
                 s.min_free = Some(parse_min_free(&text).ok_or_else(|| {
-                    cx.err(
-                        pos,
-                        format!("`min_free` `{text}` is not a size or a percentage"),
-                    )
-                    .expected("a percentage such as `10%` or a size such as `5GiB`, `500MiB`")
+                    if text.trim_end().ends_with('%') {
+                        cx.err(
+                            pos,
+                            format!("`min_free` `{text}` is not a percentage from 0% to 99%"),
+                        )
+                        .expected(EXPECTED)
+                        .hint("write a whole number below 100 followed by `%`, e.g. `10%`")
+                    } else {
+                        cx.err(
+                            pos,
+                            format!("`min_free` `{text}` is not a size or a percentage"),
+                        )
+                        .expected(EXPECTED)
+                        .hint(
+                            "a size is a whole number and a unit: `B`, `KiB`, `MiB`, `GiB` or \
+                             `TiB` (`K`, `M`, `G` and `T` mean the same)",
+                        )
+                    }
                 })?);
             }
         }

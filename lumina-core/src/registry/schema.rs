@@ -26,7 +26,7 @@ fn props(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
 
 /// The JSON Schema of registry version [`VERSION`].
 pub fn json_schema() -> Value {
-    let name = json!({ "type": "string", "pattern": "^[a-z0-9@_+][a-z0-9@._+-]*$" });
+    let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$" });
     let package = json!({ "oneOf": [
         name.clone(),
         object(PACKAGE_KEYS, props(vec![
@@ -34,7 +34,7 @@ pub fn json_schema() -> Value {
             ("reason", json!({ "type": "string", "minLength": 1, "description": "Why it is installed" })),
         ]), &["name"]),
     ]});
-    let source = json!({ "type": "string", "minLength": 1, "pattern": "^[^/~]",
+    let source = json!({ "type": "string", "minLength": 1, "pattern": "^(?!.*(^|/)\\.\\.?(/|$))[^/~]",
         "description": "Path relative to the virtual root ($LUMINA_HOME), without `..`" });
     let link = json!({ "oneOf": [
         source.clone(),
@@ -57,7 +57,7 @@ pub fn json_schema() -> Value {
             ),
             (
                 "font",
-                json!({ "type": "string", "pattern": "^.+ [0-9]+(\\.[0-9]+)?$",
+                json!({ "type": "string", "pattern": "^.+ [0-9.]+$",
             "description": "FAMILY SIZE, e.g. `Inter 11`" }),
             ),
         ]),
@@ -78,7 +78,7 @@ pub fn json_schema() -> Value {
             ),
             (
                 "min_free",
-                json!({ "type": "string", "pattern": "^([0-9]{1,2}%|[0-9]+ ?(B|K|KiB|M|MiB|G|GiB|T|TiB)?)$",
+                json!({ "type": "string", "pattern": "^ *([0-9]{1,2} *%|[0-9]+ *(B|K|KiB|M|MiB|G|GiB|T|TiB)?) *$",
             "description": "Free-space floor: `10%` or `5GiB`" }),
             ),
         ]),
