@@ -36,6 +36,17 @@ pub struct Cli {
     #[arg(long, global = true, env = "LUMINA_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// The system root: every system path (`/etc/lumina/config.yaml`, snapshot records,
+    /// pacman's database) is resolved under it, like `pacman --root`.
+    #[arg(
+        long,
+        global = true,
+        env = "LUMINA_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
+    pub root: PathBuf,
+
     /// As root: act on this user's profile and home, as that user (uid, gid and groups
     /// dropped in a child process). Root never follows a path in a user's home itself.
     #[arg(long, global = true, value_name = "NAME")]
@@ -86,6 +97,13 @@ pub enum Command {
     /// After `detach` the machine no longer depends on the virtual root, and Lumina can be
     /// removed without losing a working configuration.
     Detach(JsonArgs),
+    /// List, inspect, compare, delete, prune and roll back Lumina's snapshots.
+    ///
+    /// Lumina's hooks take a pre and a post snapshot around every pacman transaction
+    /// (policy: `/etc/lumina/config.yaml`). Only snapshots Lumina took are listed, pruned or
+    /// deleted; snapshots made by snapper timelines or by hand are never touched.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Print the JSON Schema of `lumina.yaml`, for editors with a YAML language server.
     ///
     /// For example: `lumina schema > ~/.lumina/.schema.json`, then start `lumina.yaml` with
@@ -121,8 +139,15 @@ pub struct LinkArgs {
     pub adopt: bool,
 
     /// Rename whatever is in the way to `TARGET.lumina-backup-<UTC time>`, then link.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "reclaim")]
     pub backup: bool,
+
+    /// Restore links that a package upgrade replaced with its own file: the package's file
+    /// moves to `TARGET.pacnew` (as pacman names a new config it did not install) and the
+    /// link comes back. Only for targets Lumina linked before; the post-transaction hook
+    /// uses it for system links.
+    #[arg(long, conflicts_with = "adopt")]
+    pub reclaim: bool,
 
     /// Print the plan or the result as JSON on stdout.
     #[arg(long)]
@@ -135,4 +160,57 @@ pub struct JsonArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `lumina snapshot` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// List Lumina's snapshots, oldest first.
+    List(JsonArgs),
+    /// Show one snapshot: time, pairing, pacman command, packages, backend ids.
+    Show {
+        /// Snapshot id (from `lumina snapshot list`).
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Packages that changed in the transaction of a snapshot, with old and new versions.
+    Diff {
+        /// Snapshot id (pre or post of the transaction).
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one of Lumina's snapshots (and its backend snapshots).
+    Delete {
+        /// Snapshot id.
+        id: u64,
+    },
+    /// Apply the retention policy now.
+    Prune {
+        /// Show what would be deleted.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore the system as it was in a snapshot.
+    ///
+    /// btrfs: a writable copy of the snapshot becomes the default subvolume (reboot to use
+    /// it); the copy's stale pacman lock is cleared, and its pacman database matches its
+    /// files. ZFS: `zfs rollback -r`, which destroys later snapshots: they are listed and
+    /// `--yes` is required. snapper: `snapper rollback`.
+    Rollback {
+        /// Snapshot id (usually the pre snapshot of the transaction to undo).
+        id: u64,
+        /// Say what would be done.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Proceed even though later snapshots are destroyed (ZFS).
+        #[arg(long)]
+        yes: bool,
+    },
 }

@@ -40,6 +40,17 @@ pub enum Error {
     /// Looking up or switching to a user failed.
     #[error("{0}")]
     User(String),
+    /// An external command failed to start or exited non-zero.
+    #[error("`{argv}` failed: {message}")]
+    Command {
+        /// The command line, for the message.
+        argv: String,
+        /// Exit status and the last line of its standard error.
+        message: String,
+    },
+    /// A snapshot operation failed.
+    #[error("{0}")]
+    Snapshot(String),
     /// A failure injected by a test after a given filesystem step (crash simulation).
     #[error("injected failure after step {step} ({what})")]
     Injected {

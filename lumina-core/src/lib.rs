@@ -16,13 +16,18 @@
 //! Only [`fs`] touches the disk for writing and only [`user`] changes credentials; clippy's
 //! `disallowed-methods` keeps it that way.
 
+pub mod cmd;
+pub mod config;
 pub mod error;
 pub mod exit;
 pub mod fs;
 pub mod link;
+pub mod pacman;
 pub mod paths;
 pub mod perm;
 pub mod registry;
+pub mod root;
+pub mod snapshot;
 pub mod user;
 
 pub use error::Error;

@@ -44,7 +44,10 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if let Some(name) = &cli.user
         && !matches!(
             cli.command,
-            Command::Schema | Command::Completions { .. } | Command::Manpage { .. }
+            Command::Schema
+                | Command::Completions { .. }
+                | Command::Manpage { .. }
+                | Command::Snapshot(_)
         )
     {
         let account = lumina_core::user::lookup(name)?;
@@ -61,6 +64,9 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Link(args) => commands::link::run(cli.home, &args, printer),
         Command::Status(args) => commands::status::run(cli.home, args.json, printer),
         Command::Detach(args) => commands::detach::run(cli.home, args.json, printer),
+        Command::Snapshot(cmd) => {
+            commands::snapshot::run(&lumina_core::root::Root::new(cli.root), cmd, printer)
+        }
         Command::Schema => {
             let schema = lumina_core::registry::schema::json_schema();
             printer.out(&serde_json::to_string_pretty(&schema)?);

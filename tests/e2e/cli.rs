@@ -39,18 +39,27 @@ fn help_lists_only_commands_that_exist() {
         r.stdout.contains("Exit status:"),
         "exit codes are documented in --help"
     );
-    // The hook and repo tools have no commands yet and must not pretend otherwise.
-    for name in ["lumina-hook", "lumina-repo"] {
-        let r = h.run(&bin(name), ["--help"]);
-        assert_eq!(r.code, 0);
-        assert!(
-            !r.stdout.contains("Commands:"),
-            "{name} advertises commands:\n{}",
-            r.stdout
-        );
-        let r = h.run(&bin(name), Vec::<&str>::new());
-        assert_eq!(r.code, 2, "{name} without arguments must not claim success");
-    }
+    // The hook runner has exactly its two hooks; the repository tool has no commands yet and
+    // must not pretend otherwise.
+    let r = h.run(&bin("lumina-hook"), ["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("pre ") && r.stdout.contains("post "),
+        "{}",
+        r.stdout
+    );
+    let r = h.run(&bin("lumina-repo"), ["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.stdout.contains("Commands:"),
+        "lumina-repo advertises commands:\n{}",
+        r.stdout
+    );
+    let r = h.run(&bin("lumina-repo"), Vec::<&str>::new());
+    assert_eq!(
+        r.code, 2,
+        "lumina-repo without arguments must not claim success"
+    );
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub fn run(
         OnConflict::Adopt
     } else if args.backup {
         OnConflict::Backup
+    } else if args.reclaim {
+        OnConflict::Reclaim
     } else {
         OnConflict::Refuse
     };

@@ -3,6 +3,7 @@
 pub mod detach;
 pub mod link;
 pub mod manpage;
+pub mod snapshot;
 pub mod status;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,10 @@ pub enum OnConflict {
     Adopt,
     /// Rename the existing file to `TARGET.lumina-backup-<UTC>`, then link.
     Backup,
+    /// Only for targets Lumina linked before that a package has since replaced with a
+    /// regular file: move the package's file to `TARGET.pacnew` and restore the link
+    /// (the post-transaction hook). Anything else stays a conflict.
+    Reclaim,
 }
 
 /// Why a target cannot be linked.
@@ -391,6 +395,12 @@ fn decide(
     };
     match on_conflict {
         OnConflict::Refuse => conflict(in_the_way),
+        OnConflict::Reclaim => match in_the_way {
+            Conflict::File if entry.is_some() => Action::Backup {
+                to: crate::fs::sibling(&d.target, ".pacnew"),
+            },
+            other => conflict(other),
+        },
         OnConflict::Backup => Action::Backup {
             to: backup_path(&d.target, stamp),
         },
