@@ -490,6 +490,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_commented_default_is_the_default() {
+        let shipped = include_str!("../../pkg/config.yaml");
+        assert_eq!(parse(shipped).unwrap(), Config::default());
+    }
+
+    #[test]
     fn a_broken_file_aborts_unless_it_says_warn() {
         assert_eq!(
             Config::on_failure_of_broken("backend: [\non_failure: warn\n"),
