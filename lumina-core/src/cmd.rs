@@ -38,10 +38,13 @@ where
     let mut argv: Vec<OsString> = vec![program.as_os_str().to_owned()];
     argv.extend(args.into_iter().map(Into::into));
     log_debug(&argv);
-    let out = Command::new(program)
+    // stdin is an empty pipe, not /dev/null: pacman's hook chroot may have no /dev.
+    let child = Command::new(program)
         .args(&argv[1..])
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error::Command {
             argv: show(&argv),
             message: if e.kind() == std::io::ErrorKind::NotFound {
@@ -49,7 +52,15 @@ where
             } else {
                 e.to_string()
             },
+        })
+        .map(|mut c| {
+            drop(c.stdin.take());
+            c
         })?;
+    let out = child.wait_with_output().map_err(|e| Error::Command {
+        argv: show(&argv),
+        message: e.to_string(),
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {

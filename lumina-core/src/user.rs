@@ -62,10 +62,13 @@ pub fn current_home() -> Option<PathBuf> {
     {
         return Some(h);
     }
-    User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
+    let uid = nix::unistd::geteuid();
+    match User::from_uid(uid).ok().flatten() {
+        Some(u) => Some(u.dir),
+        // A chroot without /etc/passwd (pacman's hook chroot of a minimal root): root's home.
+        None if uid.is_root() => Some(PathBuf::from("/root")),
+        None => None,
+    }
 }
 
 /// Run the current executable with `args` as `account`, wait, and return its exit code.
