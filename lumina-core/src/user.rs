@@ -86,8 +86,14 @@ pub fn run_as(account: &Account, args: &[OsString]) -> Result<i32> {
             "refusing `--user` in a process that already dropped privileges".into(),
         ));
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::User(format!("cannot find the lumina executable: {e}")))?;
+    // /proc/self/exe, or (in pacman's hook chroot, which has no /proc) an absolute argv[0].
+    let argv0 = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let exe = std::env::current_exe().ok().or(argv0).ok_or_else(|| {
+        Error::User("cannot find the lumina executable (no /proc, relative argv[0])".into())
+    })?;
     let mut cmd = Command::new(exe);
     cmd.args(args).env_clear().current_dir("/");
     for (k, v) in [

@@ -9,5 +9,7 @@
 )]
 
 mod cli;
+mod harness;
+mod hooks;
 mod link;
 mod root;

@@ -7,6 +7,10 @@
 // (the `lumina_core::fs` seam rule is for product code).
 #![allow(clippy::panic, clippy::disallowed_methods)]
 
+pub mod chroot;
+pub mod mounts;
+pub mod pacman;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
