@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+mod backends;
 mod cli;
 mod harness;
 mod hooks;

@@ -3,18 +3,25 @@
 //!
 //! Rollback runs `zfs rollback -r`, which destroys every later snapshot of the dataset:
 //! the report lists them first, and `lumina snapshot rollback` only proceeds with `--yes`.
+//! Unlike btrfs and snapper (a new default subvolume), it rewinds the live dataset in place,
+//! and with it what else lives there: Lumina's records and pacman's lock, which a pre
+//! snapshot (taken during a transaction) holds. Both are put back as they must be after
+//! the rollback: the records of the snapshots that are left, and no stale lock.
 
 use std::path::PathBuf;
 
-use super::{Backend, Kind, Part, RollbackReport};
+use super::store::Store;
+use super::{Backend, Kind, Meta, Part, RollbackReport};
 use crate::cmd;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::root::Root;
+use crate::fs::Fs;
+use crate::root::{self, Root};
 
 /// The ZFS backend.
 #[derive(Debug, Clone)]
 pub struct Zfs {
+    root: Root,
     zfs: PathBuf,
     datasets: Vec<String>,
 }
@@ -43,7 +50,11 @@ impl Zfs {
                 )));
             }
         }
-        Ok(Self { zfs, datasets })
+        Ok(Self {
+            root,
+            zfs,
+            datasets,
+        })
     }
 
     fn snapshots_of(&self, dataset: &str) -> Result<Vec<String>> {
@@ -109,6 +120,9 @@ impl Backend for Zfs {
     }
 
     fn files(&self, _: &str) -> Option<PathBuf> {
+        // Kernel ZFS shows a snapshot at `MOUNTPOINT/.zfs/snapshot/NAME`; zfs-fuse, the ZFS
+        // the end-to-end tests run, has no `.zfs` directory (not even with `snapdir=visible`),
+        // so that path is unproven and none is given (read a snapshot with `zfs clone`).
         None
     }
 
@@ -121,14 +135,56 @@ impl Backend for Zfs {
                 part.backend_id
             )));
         };
-        let report = RollbackReport {
-            actions: vec![format!("zfs rollback -r {}", part.backend_id)],
+        let mut report = RollbackReport {
+            actions: vec![
+                format!("zfs rollback -r {}", part.backend_id),
+                "clear a stale pacman lock (`/var/lib/pacman/db.lck`) the snapshot restores".into(),
+            ],
             destroys: all[at + 1..].to_vec(),
             reboot: false,
         };
-        if !dry_run {
-            cmd::run(&self.zfs, ["rollback", "-r", part.backend_id.as_str()])?;
+        if dry_run {
+            return Ok(report);
+        }
+        let store = Store::new(&self.root);
+        let records = store.list()?;
+        let lock = self.root.join(root::PACMAN_DB).join("db.lck");
+        let locked = crate::fs::lstat(&lock)?.is_some();
+        cmd::run(&self.zfs, ["rollback", "-r", part.backend_id.as_str()])?;
+        keep_records(&store, records, &report.destroys)?;
+        if !locked && crate::fs::lstat(&lock)?.is_some() {
+            Fs::new().unlink(&lock)?;
+            report
+                .actions
+                .push("removed a stale `/var/lib/pacman/db.lck`".into());
         }
         Ok(report)
     }
+}
+
+/// After `zfs rollback -r`, Lumina's records are those from before it (`records`), less the
+/// snapshots it destroyed: a record loses those parts, and goes when none is left. Records
+/// that the rollback rewound away are written back; records it brought back (of snapshots
+/// deleted after the one rolled back to) are removed.
+fn keep_records(store: &Store, records: Vec<Meta>, destroyed: &[String]) -> Result<()> {
+    let fs = Fs::new();
+    let mut kept = Vec::new();
+    for mut m in records {
+        let had = m.parts.len();
+        m.parts.retain(|p| !destroyed.contains(&p.backend_id));
+        if had > 0 && m.parts.is_empty() {
+            store.remove(m.id, &fs)?;
+        } else {
+            kept.push(m);
+        }
+    }
+    for m in store.list()? {
+        if !kept.iter().any(|k| k.id == m.id) {
+            store.remove(m.id, &fs)?;
+        }
+    }
+    for m in &kept {
+        store.save(m, &fs)?;
+    }
+    Ok(())
 }
