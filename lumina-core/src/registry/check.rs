@@ -7,26 +7,25 @@ use std::path::Path;
 use super::Diagnostic;
 use super::yaml::{self, Kind, Node, Pos};
 
-pub(crate) type Res<T> = Result<T, Box<Diagnostic>>;
+/// The result of a check: the value, or the one diagnostic.
+pub type Res<T> = Result<T, Box<Diagnostic>>;
 
 /// The text being checked, for positions and snippets.
 #[derive(Debug)]
-pub(crate) struct Src<'a> {
-    pub(crate) file: &'a Path,
-    pub(crate) lines: Vec<&'a str>,
+pub struct Src<'a> {
+    /// The file, as shown in messages.
+    pub file: &'a Path,
+    /// The text, by line, for snippets.
+    pub lines: Vec<&'a str>,
     /// How messages name the document: "the registry", "the configuration".
-    pub(crate) doc: &'static str,
+    pub doc: &'static str,
     /// The hint for an unknown key.
-    pub(crate) keys_hint: &'static str,
+    pub keys_hint: &'static str,
 }
 
 impl<'a> Src<'a> {
-    pub(crate) fn new(
-        text: &'a str,
-        file: &'a Path,
-        doc: &'static str,
-        keys_hint: &'static str,
-    ) -> Self {
+    /// Describe `text` read from `file`.
+    pub fn new(text: &'a str, file: &'a Path, doc: &'static str, keys_hint: &'static str) -> Self {
         Self {
             file,
             lines: text.lines().collect(),
@@ -35,7 +34,8 @@ impl<'a> Src<'a> {
         }
     }
 
-    pub(crate) fn err(&self, pos: Pos, message: impl Into<String>) -> Box<Diagnostic> {
+    /// A diagnostic at `pos` with the offending line as its snippet.
+    pub fn err(&self, pos: Pos, message: impl Into<String>) -> Box<Diagnostic> {
         Box::new(Diagnostic {
             file: self.file.to_path_buf(),
             pos: Some(pos),
@@ -51,7 +51,7 @@ impl<'a> Src<'a> {
 
     /// The scalar as written at `pos` (up to `,`, `]`, `}`, `#` or the end of the line), for
     /// hints that must show `1.10` rather than the parsed `1.1`.
-    pub(crate) fn raw(&self, pos: Pos) -> Option<String> {
+    pub fn raw(&self, pos: Pos) -> Option<String> {
         let line = self.lines.get(pos.line.saturating_sub(1) as usize)?;
         let rest: String = line
             .chars()
@@ -63,8 +63,11 @@ impl<'a> Src<'a> {
     }
 }
 
-pub(crate) trait DiagExt {
+/// Builders for the optional parts of a diagnostic.
+pub trait DiagExt {
+    /// Set what was expected.
     fn expected(self, e: impl Into<String>) -> Self;
+    /// Set the hint.
     fn hint(self, h: impl Into<String>) -> Self;
 }
 
@@ -79,7 +82,8 @@ impl DiagExt for Box<Diagnostic> {
     }
 }
 
-pub(crate) fn syntax_error(cx: &Src<'_>, e: yaml::SyntaxError) -> Box<Diagnostic> {
+/// Turn a YAML syntax error into a diagnostic with a useful hint (tabs, brackets, quotes).
+pub fn syntax_error(cx: &Src<'_>, e: yaml::SyntaxError) -> Box<Diagnostic> {
     let line = cx
         .lines
         .get(e.pos.line.saturating_sub(1) as usize)
@@ -126,7 +130,7 @@ pub(crate) fn syntax_error(cx: &Src<'_>, e: yaml::SyntaxError) -> Box<Diagnostic
 
 /// The first `[` or `{` left open before line `upto` (1-based), and its line: the usual
 /// cause of a YAML error a few lines further down. Quotes and comments are skipped.
-pub(crate) fn unclosed_bracket(lines: &[&str], upto: u32) -> Option<(char, u32)> {
+pub fn unclosed_bracket(lines: &[&str], upto: u32) -> Option<(char, u32)> {
     let mut stack: Vec<(char, u32)> = Vec::new();
     for (n, line) in (1u32..).zip(lines.iter().take(upto.saturating_sub(1) as usize)) {
         let mut quote: Option<char> = None;
@@ -150,7 +154,7 @@ pub(crate) fn unclosed_bracket(lines: &[&str], upto: u32) -> Option<(char, u32)>
 }
 
 /// Check a mapping's keys (strings, known) and return them with their values.
-pub(crate) fn fields(
+pub fn fields(
     cx: &Src<'_>,
     entries: Vec<(Node, Node)>,
     known: &[&str],
@@ -186,7 +190,8 @@ pub(crate) fn fields(
     Ok(out)
 }
 
-pub(crate) fn string(cx: &Src<'_>, v: Node, what: &str) -> Res<(String, Pos)> {
+/// A non-empty, printable string scalar, with its position.
+pub fn string(cx: &Src<'_>, v: Node, what: &str) -> Res<(String, Pos)> {
     match v.kind {
         Kind::Str(s) if s.trim().is_empty() => Err(cx
             .err(v.pos, format!("{what} is empty"))
@@ -236,7 +241,8 @@ pub(crate) fn string(cx: &Src<'_>, v: Node, what: &str) -> Res<(String, Pos)> {
     }
 }
 
-pub(crate) fn seq(cx: &Src<'_>, v: Node, what: &str, example: &str, hint: &str) -> Res<Vec<Node>> {
+/// A sequence (null is an empty one).
+pub fn seq(cx: &Src<'_>, v: Node, what: &str, example: &str, hint: &str) -> Res<Vec<Node>> {
     match v.kind {
         Kind::Seq(items) => Ok(items),
         Kind::Null => Ok(Vec::new()),
@@ -250,13 +256,8 @@ pub(crate) fn seq(cx: &Src<'_>, v: Node, what: &str, example: &str, hint: &str) 
     }
 }
 
-pub(crate) fn map(
-    cx: &Src<'_>,
-    v: Node,
-    what: &str,
-    example: &str,
-    hint: &str,
-) -> Res<Vec<(Node, Node)>> {
+/// A mapping (null is an empty one).
+pub fn map(cx: &Src<'_>, v: Node, what: &str, example: &str, hint: &str) -> Res<Vec<(Node, Node)>> {
     match v.kind {
         Kind::Map(entries) => Ok(entries),
         Kind::Null => Ok(Vec::new()),
@@ -270,12 +271,8 @@ pub(crate) fn map(
     }
 }
 
-pub(crate) fn int(
-    cx: &Src<'_>,
-    v: &Node,
-    (what, min, max): (&str, u32, u32),
-    hint: &str,
-) -> Res<u32> {
+/// A whole number in `min..=max`.
+pub fn int(cx: &Src<'_>, v: &Node, (what, min, max): (&str, u32, u32), hint: &str) -> Res<u32> {
     let expected = format!("a whole number from {min} to {max}");
     match &v.kind {
         Kind::Int(n) => match u32::try_from(*n) {
@@ -312,7 +309,8 @@ pub(crate) fn int(
     }
 }
 
-pub(crate) fn list(items: &[&str]) -> String {
+/// `a`, `b` as "`a`, `b`".
+pub fn list(items: &[&str]) -> String {
     items
         .iter()
         .map(|i| format!("`{i}`"))
@@ -320,7 +318,8 @@ pub(crate) fn list(items: &[&str]) -> String {
         .join(", ")
 }
 
-pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The known word closest to `word`, if close enough to be a typo.
+pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (distance(word, k), *k))
@@ -329,7 +328,8 @@ pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
-pub(crate) fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance.
+pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

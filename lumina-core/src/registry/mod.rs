@@ -6,7 +6,7 @@
 //! ([`schema::json_schema`]); both are built from the key lists in this module, so the
 //! parser, the JSON Schema and the docs cannot disagree on which keys exist.
 
-pub(crate) mod check;
+pub mod check;
 pub(crate) use convert::parse_min_free;
 mod convert;
 pub mod schema;
