@@ -10,24 +10,40 @@
 //!   never missing or half-written.
 //! - [`Fs::write_atomic`] writes a temporary file in the same directory, fsyncs it, renames
 //!   it over the destination and fsyncs the directory.
+//! - [`Fs::sync_touched_dirs`] makes every directory a step changed durable: one `fsync` per
+//!   directory, or one `syncfs` per filesystem when many directories were changed.
 #![allow(clippy::disallowed_methods)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// From this many changed directories on, [`Fs::sync_touched_dirs`] makes them durable with
+/// one `syncfs(2)` per filesystem instead of one `fsync(2)` each: every `fsync` is a cache
+/// flush of its own, which costs more than writing back the whole filesystem once when a
+/// first link makes hundreds of directories. (`syncfs` also writes back whatever else is
+/// dirty on that filesystem, hence the per-directory `fsync` for small runs.)
+pub const SYNCFS_MIN_DIRS: usize = 32;
 
 /// The effects handle. Cheap to create; not shared between threads.
 #[derive(Debug, Default)]
 pub struct Fs {
     fail_after: Option<usize>,
     steps: Cell<usize>,
-    dirty_dirs: RefCell<BTreeSet<PathBuf>>,
+    /// Directories changed since the last sync (consecutive duplicates skipped).
+    dirty_dirs: RefCell<Vec<PathBuf>>,
+    /// Directories known to exist (made or checked by [`Fs::create_dir_all`]); forgotten by
+    /// any step that renames or removes something.
+    known_dirs: RefCell<HashSet<OsString>>,
+    /// The last directory found in `known_dirs` (empty: none).
+    last_known: RefCell<PathBuf>,
 }
 
 impl Fs {
@@ -67,8 +83,42 @@ impl Fs {
 
     fn touched(&self, path: &Path) {
         if let Some(parent) = path.parent() {
-            self.dirty_dirs.borrow_mut().insert(parent.to_path_buf());
+            self.touched_dir(parent);
         }
+    }
+
+    fn touched_dir(&self, dir: &Path) {
+        let mut dirty = self.dirty_dirs.borrow_mut();
+        if dirty.last().map(|d| d.as_os_str()) != Some(dir.as_os_str()) {
+            dirty.push(dir.to_path_buf());
+        }
+    }
+
+    fn is_known_dir(&self, dir: &Path) -> bool {
+        // Links are made in order, mostly in the directory of the one before: that one was
+        // made or checked by `create_dir_all` unless something was renamed or removed since.
+        let last = self.last_known.borrow();
+        if last.as_os_str() == dir.as_os_str() && !last.as_os_str().is_empty() {
+            return true;
+        }
+        drop(last);
+        let known = self.known_dirs.borrow().contains(dir.as_os_str());
+        if known {
+            *self.last_known.borrow_mut() = dir.to_path_buf();
+        }
+        known
+    }
+
+    fn know_dir(&self, dir: &Path) {
+        self.known_dirs
+            .borrow_mut()
+            .insert(dir.as_os_str().to_os_string());
+    }
+
+    /// A step renamed or removed something: a directory known to exist may be gone.
+    fn forget_dirs(&self) {
+        self.known_dirs.borrow_mut().clear();
+        self.last_known.borrow_mut().clear();
     }
 
     /// Create a symlink at `path` whose text is `text`. Fails if `path` exists.
@@ -82,12 +132,25 @@ impl Fs {
         self.step(|| format!("symlink {}", path.display()))
     }
 
+    /// Create a symlink named `name` in the open directory `dir` whose text is `text`
+    /// ([`Fs::symlink`] without resolving the directory's path again). Fails if it exists.
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `symlinkat(2)`; [`Error::Injected`].
+    pub fn symlink_at(&self, dir: &Dir, name: &OsStr, text: &Path) -> Result<()> {
+        nix::unistd::symlinkat(text, &dir.fd, name)
+            .map_err(|e| Error::io(dir.path.join(name), "creating the link", e.into()))?;
+        self.touched_dir(&dir.path);
+        self.step(|| format!("symlink {}", dir.path.join(name).display()))
+    }
+
     /// Rename `from` to `to`, replacing `to` atomically if it exists.
     ///
     /// # Errors
     /// [`Error::Io`] from `rename(2)`; [`Error::Injected`].
     pub fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         fs::rename(from, to).map_err(|e| Error::io(to, "renaming into place", e))?;
+        self.forget_dirs();
         self.touched(from);
         self.touched(to);
         self.step(|| format!("rename {} -> {}", from.display(), to.display()))
@@ -101,6 +164,7 @@ impl Fs {
         use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
         renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE)
             .map_err(|e| Error::io(b, "exchanging it atomically", e.into()))?;
+        self.forget_dirs();
         self.touched(a);
         self.touched(b);
         self.step(|| format!("exchange {} <-> {}", a.display(), b.display()))
@@ -122,24 +186,51 @@ impl Fs {
     /// [`Error::Io`] from `unlink(2)`; [`Error::Injected`].
     pub fn unlink(&self, path: &Path) -> Result<()> {
         fs::remove_file(path).map_err(|e| Error::io(path, "removing the link", e))?;
+        self.forget_dirs();
         self.touched(path);
         self.step(|| format!("unlink {}", path.display()))
     }
 
     /// Create `dir` and every missing parent, each one a step, with mode 0755 (umask applies).
     ///
+    /// Directories it made or found are remembered (until a step renames or removes
+    /// something), so that making thousands of links in a few directories checks each
+    /// directory once, and a directory whose parent is known is made with one `mkdir`.
+    ///
     /// # Errors
     /// [`Error::Io`] when a component exists and is not a directory, or `mkdir` fails.
     pub fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        if self.is_known_dir(dir) {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent()
+            && self.is_known_dir(parent)
+            && fs::DirBuilder::new().mode(0o755).create(dir).is_ok()
+        {
+            self.touched(dir);
+            self.know_dir(dir);
+            return self.step(|| format!("mkdir {}", dir.display()));
+        }
+        // Otherwise (including a failed `mkdir` above: it exists, or an error to report),
+        // look at each component from `dir` up.
         let mut missing = Vec::new();
         let mut cur = Some(dir);
         while let Some(p) = cur {
+            if self.is_known_dir(p) {
+                break;
+            }
             match fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => break,
+                Ok(m) if m.is_dir() => {
+                    self.know_dir(p);
+                    break;
+                }
                 Ok(m) if m.file_type().is_symlink() => {
                     // A symlinked directory is used as it is (as the acting user).
                     match fs::metadata(p) {
-                        Ok(t) if t.is_dir() => break,
+                        Ok(t) if t.is_dir() => {
+                            self.know_dir(p);
+                            break;
+                        }
                         _ => {
                             return Err(Error::io(
                                 p,
@@ -164,10 +255,14 @@ impl Fs {
         for p in missing.into_iter().rev() {
             match fs::DirBuilder::new().mode(0o755).create(p) {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {
+                    self.know_dir(p);
+                    continue;
+                }
                 Err(e) => return Err(Error::io(p, "creating the directory", e)),
             }
             self.touched(p);
+            self.know_dir(p);
             self.step(|| format!("mkdir {}", p.display()))?;
         }
         Ok(())
@@ -179,6 +274,33 @@ impl Fs {
     /// # Errors
     /// [`Error::Io`] at any step; [`Error::Injected`].
     pub fn write_atomic(&self, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+        self.write_atomic_with(path, bytes, private, false)
+    }
+
+    /// [`Fs::sync_touched_dirs`] and [`Fs::write_atomic`] in one: the temporary file is
+    /// written, then made durable together with every directory changed so far (when those
+    /// are many and on the file's filesystem, by the one `syncfs` that covers them all
+    /// instead of an `fsync` of its own), then renamed into place and its directory synced.
+    /// For a record written after the changes it records.
+    ///
+    /// # Errors
+    /// [`Error::Io`] at any step; [`Error::Injected`].
+    pub fn sync_touched_dirs_and_write_atomic(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        private: bool,
+    ) -> Result<()> {
+        self.write_atomic_with(path, bytes, private, true)
+    }
+
+    fn write_atomic_with(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        private: bool,
+        dirs: bool,
+    ) -> Result<()> {
         let tmp = sibling(path, ".lumina-tmp");
         let mut f = OpenOptions::new()
             .write(true)
@@ -191,11 +313,15 @@ impl Fs {
         f.write_all(bytes)
             .map_err(|e| Error::io(&tmp, "writing a temporary file", e))?;
         self.step(|| format!("write {}", tmp.display()))?;
-        f.sync_all()
-            .map_err(|e| Error::io(&tmp, "syncing a temporary file", e))?;
+        let covered = dirs && self.sync_dirty(Some((&f, &tmp)))?;
+        if !covered {
+            f.sync_all()
+                .map_err(|e| Error::io(&tmp, "syncing a temporary file", e))?;
+        }
         drop(f);
         self.step(|| format!("fsync {}", tmp.display()))?;
         fs::rename(&tmp, path).map_err(|e| Error::io(path, "renaming into place", e))?;
+        self.forget_dirs();
         self.step(|| format!("rename {} -> {}", tmp.display(), path.display()))?;
         if let Some(parent) = path.parent() {
             sync_dir(parent)?;
@@ -269,16 +395,40 @@ impl Fs {
     /// [`Error::Io`]; [`Error::Injected`].
     pub fn remove_tree(&self, dir: &Path) -> Result<()> {
         fs::remove_dir_all(dir).map_err(|e| Error::io(dir, "removing a leftover copy", e))?;
+        self.forget_dirs();
         self.touched(dir);
         self.step(|| format!("rm -r {}", dir.display()))
     }
 
-    /// fsync every directory that a step since the last call changed an entry of.
+    /// Make durable every directory that a step since the last call changed an entry of:
+    /// `fsync(2)` each, or, from [`SYNCFS_MIN_DIRS`] directories on, `syncfs(2)` each
+    /// filesystem they are on (which writes back at least as much).
     ///
     /// # Errors
-    /// [`Error::Io`] from `fsync(2)`.
+    /// [`Error::Io`] from `fsync(2)` or `syncfs(2)`.
     pub fn sync_touched_dirs(&self) -> Result<()> {
-        let dirs = std::mem::take(&mut *self.dirty_dirs.borrow_mut());
+        self.sync_dirty(None).map(drop)
+    }
+
+    /// Sync the changed directories; `true` when that was a `syncfs` of the filesystem the
+    /// open file `also` is on (which is then durable too).
+    fn sync_dirty(&self, also: Option<(&File, &Path)>) -> Result<bool> {
+        let mut dirs = std::mem::take(&mut *self.dirty_dirs.borrow_mut());
+        dirs.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+        dirs.dedup_by(|a, b| a.as_os_str() == b.as_os_str());
+        if dirs.len() >= SYNCFS_MIN_DIRS {
+            let devs = sync_filesystems(&dirs)?;
+            return match also {
+                Some((f, p)) => {
+                    let dev = f
+                        .metadata()
+                        .map_err(|e| Error::io(p, "inspecting a temporary file", e))?
+                        .dev();
+                    Ok(devs.contains(&dev))
+                }
+                None => Ok(false),
+            };
+        }
         for d in dirs {
             match sync_dir(&d) {
                 Ok(()) => {}
@@ -287,7 +437,140 @@ impl Fs {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(false)
+    }
+}
+
+/// `syncfs(2)` once for each filesystem that one of `dirs` is on; returns their devices.
+fn sync_filesystems(dirs: &[PathBuf]) -> Result<Vec<u64>> {
+    let mut seen: Vec<u64> = Vec::new();
+    for d in dirs {
+        let dev = match fs::metadata(d) {
+            Ok(m) => m.dev(),
+            // A directory that a later step removed or renamed away.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(d, "opening the directory to sync it", e)),
+        };
+        if seen.contains(&dev) {
+            continue;
+        }
+        seen.push(dev);
+        let f = File::open(d).map_err(|e| Error::io(d, "opening the directory to sync it", e))?;
+        nix::unistd::syncfs(&f).map_err(|e| Error::io(d, "syncing the filesystem", e.into()))?;
+    }
+    Ok(seen)
+}
+
+/// What `lstat` says about an entry, as [`Dir::stat`] returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_ctime`.
+    pub ctime: i64,
+    /// `st_ctime_nsec`.
+    pub ctime_nsec: i64,
+}
+
+impl Stat {
+    fn file_type(&self) -> u32 {
+        self.mode & nix::libc::S_IFMT
+    }
+
+    /// A symlink?
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == nix::libc::S_IFLNK
+    }
+
+    /// A directory?
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == nix::libc::S_IFDIR
+    }
+
+    /// A regular file?
+    pub fn is_file(&self) -> bool {
+        self.file_type() == nix::libc::S_IFREG
+    }
+}
+
+/// `lstat(2)` of a whole path, as a [`Stat`] (what [`Dir::stat`] gives for one name).
+///
+/// # Errors
+/// The error as is (`NotFound`, `NotADirectory` when a parent is not a directory, ...).
+pub fn lstat_path(path: &Path) -> std::io::Result<Stat> {
+    let s = nix::sys::stat::fstatat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    Ok(Stat::from(s))
+}
+
+impl From<nix::sys::stat::FileStat> for Stat {
+    fn from(s: nix::sys::stat::FileStat) -> Self {
+        Self {
+            mode: s.st_mode,
+            dev: s.st_dev,
+            ino: s.st_ino,
+            ctime: s.st_ctime,
+            ctime_nsec: s.st_ctime_nsec,
+        }
+    }
+}
+
+/// An open directory (an `O_PATH` descriptor), to look at or make many entries in it
+/// without resolving its whole path for each one.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Dir {
+    /// Open the directory `path` (following symlinks, as resolving a path through it would).
+    ///
+    /// # Errors
+    /// The `open(2)` error as is: `NotFound`, `NotADirectory` (a component is not a
+    /// directory), permission denied, ...
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        use nix::fcntl::OFlag;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        Ok(Self {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path it was opened as.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `lstat` of the entry `name` (one component).
+    ///
+    /// # Errors
+    /// The `fstatat(2)` error as is (`NotFound` when there is no such entry).
+    pub fn stat(&self, name: &OsStr) -> std::io::Result<Stat> {
+        let s = nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        Ok(Stat::from(s))
+    }
+
+    /// The text of the symlink `name`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `readlinkat(2)`.
+    pub fn read_link(&self, name: &OsStr) -> Result<PathBuf> {
+        nix::fcntl::readlinkat(&self.fd, name)
+            .map(PathBuf::from)
+            .map_err(|e| Error::io(self.path.join(name), "reading the link", e.into()))
     }
 }
 
@@ -367,7 +650,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(OsString, bool)>> {
             .map_err(|e| Error::io(entry.path(), "reading", e))?;
         out.push((entry.file_name(), ft.is_dir()));
     }
-    out.sort();
+    // Names are unique: an unstable sort gives the same order, without a scratch buffer.
+    out.sort_unstable();
     Ok(out)
 }
 

@@ -43,12 +43,11 @@ pub enum Detached {
 pub fn detach(home: &Path, fs: &Fs) -> Result<Vec<Detached>> {
     let mut rec = Record::load(home)?;
     let mut out = Vec::new();
-    let targets: Vec<PathBuf> = rec.links.keys().cloned().collect();
+    // Targets no longer recorded (forgotten or detached), by index.
+    let mut gone = vec![false; rec.links.len()];
     let result = (|| -> Result<()> {
-        for target in targets {
-            let Some(entry) = rec.links.get(&target).cloned() else {
-                continue;
-            };
+        for (i, (target, entry)) in rec.links.iter().enumerate() {
+            let target = target.clone();
             let tmp = sibling(&target, DETACH_SUFFIX);
             // A leftover copy from an interrupted detach is Lumina's own: start over.
             if let Some(m) = crate::fs::lstat(&tmp)? {
@@ -64,7 +63,7 @@ pub fn detach(home: &Path, fs: &Fs) -> Result<Vec<Detached>> {
             };
             let ours = text.as_deref().is_some_and(|t| entry.owns_text(t));
             if !ours {
-                rec.links.remove(&target);
+                gone[i] = true;
                 out.push(Detached::Forgotten { target });
                 continue;
             }
@@ -84,7 +83,7 @@ pub fn detach(home: &Path, fs: &Fs) -> Result<Vec<Detached>> {
                     fs.rename(&tmp, &target)?;
                 }
             }
-            rec.links.remove(&target);
+            gone[i] = true;
             out.push(Detached::Copied { target });
         }
         Ok(())
@@ -92,6 +91,8 @@ pub fn detach(home: &Path, fs: &Fs) -> Result<Vec<Detached>> {
     if let Err(e @ crate::Error::Injected { .. }) = result {
         return Err(e); // a simulated crash saves nothing
     }
+    let mut gone = gone.into_iter();
+    rec.links.retain(|_, _| !gone.next().unwrap_or(false));
     fs.sync_touched_dirs()?;
     rec.save(home, fs)?;
     result.map(|()| out)

@@ -8,11 +8,13 @@ pub mod apply;
 pub mod desired;
 pub mod detach;
 pub mod observe;
+pub mod order;
 pub mod plan;
 pub mod record;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::Path;
 
 pub use plan::{Action, Conflict, OnConflict, Plan};
 pub use record::Record;
@@ -41,25 +43,29 @@ pub fn prepare(
     stamp: &str,
 ) -> Result<Prepared> {
     let record = Record::load(&ctx.lumina_home)?;
-    let exp = desired::expand(reg, ctx)?;
-    let observed = observe::observe(&exp, &record, &ctx.lumina_home)?;
+    let exp = desired::expand_sized(reg, ctx, record.links.len())?;
+    let observed = observe::observe(exp, &record, &ctx.lumina_home)?;
+    let dirs = observed.dirs;
     let mut plan = plan::plan(
-        &exp,
-        &observed,
-        &record,
+        observed.items,
+        observed.problems,
         &ctx.lumina_home,
         on_conflict,
         stamp,
     );
-    refine(&mut plan, &ctx.lumina_home)?;
+    refine(&mut plan, &ctx.lumina_home, &dirs)?;
     Ok(Prepared { plan, record })
 }
 
 /// The checks that need to read more than the targets: an adoption's content and
 /// filesystem, and whether the acting user may write where a change would be made (so a
 /// run that would fail half-way is refused before it starts).
-fn refine(plan: &mut Plan, home: &Path) -> Result<()> {
-    let mut writable: HashMap<PathBuf, bool> = HashMap::new();
+fn refine(plan: &mut Plan, home: &Path, dirs: &observe::Dirs) -> Result<()> {
+    let mut writable = Writable {
+        dirs,
+        memo: HashMap::new(),
+        last: None,
+    };
     for item in &mut plan.items {
         if !item.action.mutates() {
             continue;
@@ -82,11 +88,8 @@ fn refine(plan: &mut Plan, home: &Path) -> Result<()> {
             _ => None,
         };
         let conflict = conflict.or_else(|| {
-            let dir = item.target.parent()?;
-            let ok = *writable
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| may_write(dir));
-            (!ok).then(|| Conflict::NotWritable {
+            let (dir, _) = order::split(&item.target)?;
+            (!writable.may_write(dir)).then(|| Conflict::NotWritable {
                 dir: dir
                     .ancestors()
                     .find(|a| a.exists())
@@ -101,13 +104,52 @@ fn refine(plan: &mut Plan, home: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Can the acting (real) user create entries in `dir`, or in its nearest existing ancestor
-/// when it does not exist yet? Follows symlinks with the user's own rights.
-fn may_write(dir: &Path) -> bool {
-    use nix::unistd::{AccessFlags, access};
-    match dir.ancestors().find(|a| a.exists()) {
-        Some(a) => a.is_dir() && access(a, AccessFlags::W_OK | AccessFlags::X_OK).is_ok(),
-        None => false,
+/// Can the acting (real) user create entries in a directory, or in its nearest existing
+/// ancestor when it does not exist yet? Follows symlinks with the user's own rights.
+/// Remembered per directory (and for the missing ones on the way up).
+struct Writable<'d> {
+    dirs: &'d observe::Dirs,
+    memo: HashMap<OsString, bool>,
+    /// The last directory asked about (most targets share their neighbour's).
+    last: Option<(std::path::PathBuf, bool)>,
+}
+
+impl Writable<'_> {
+    fn may_write(&mut self, dir: &Path) -> bool {
+        if let Some((d, ok)) = &self.last
+            && d.as_os_str() == dir.as_os_str()
+        {
+            return *ok;
+        }
+        let ok = self.lookup(dir);
+        self.last = Some((dir.to_path_buf(), ok));
+        ok
+    }
+
+    fn lookup(&mut self, dir: &Path) -> bool {
+        use nix::unistd::{AccessFlags, access};
+        let mut chain: Vec<&Path> = Vec::new();
+        let mut ok = false;
+        let mut anc = Some(dir);
+        while let Some(a) = anc {
+            if let Some(&v) = self.memo.get(a.as_os_str()) {
+                ok = v;
+                break;
+            }
+            chain.push(a);
+            // The nearest ancestor that exists (a directory seen missing does not).
+            if !self.dirs.known_missing(a)
+                && let Ok(m) = std::fs::metadata(a)
+            {
+                ok = m.is_dir() && access(a, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
+                break;
+            }
+            anc = a.parent();
+        }
+        for a in chain {
+            self.memo.insert(a.as_os_str().to_os_string(), ok);
+        }
+        ok
     }
 }
 

@@ -1,13 +1,16 @@
 //! The linker's plan: desired × observed × record → one action per target. Pure: no I/O.
+//!
+//! One pass over the observations (which already pair each target's desired link and record
+//! entry, in target order) merged with the expansion's problems, also in target order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::desired::{Desired, ExpandProblem, Expansion, SourceKind};
-use super::observe::{Observed, Seen, Tmp};
-use super::record::Record;
+use super::desired::{Desired, ExpandProblem, SourceKind};
+use super::observe::{Observation, Observed, Seen, Subject, Tmp};
+use super::order;
 
 /// How to treat a target that is in the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -246,96 +249,106 @@ pub fn backup_path(target: &Path, stamp: &str) -> PathBuf {
     crate::fs::sibling(target, &format!(".lumina-backup-{stamp}"))
 }
 
-/// Make the plan.
+/// Make the plan from the observations of [`super::observe::observe`] and the expansion's
+/// problems, both sorted by target (and taken: their paths move into the items).
 ///
-/// `stamp` is the UTC time for backup names; `home` the virtual root.
+/// `stamp` is the UTC time for backup names; `home` the virtual root. The items come out
+/// sorted by target (parents before children); a target with a problem and a desired link
+/// has the problem's item first.
 pub fn plan(
-    exp: &Expansion,
-    observed: &BTreeMap<PathBuf, Observed>,
-    record: &Record,
+    observed: Vec<Observation<'_>>,
+    problems: Vec<(PathBuf, ExpandProblem)>,
     home: &Path,
     on_conflict: OnConflict,
     stamp: &str,
 ) -> Plan {
-    // Links to remove first: their descendants will be fresh, not inside the old link.
-    let mut removed: BTreeSet<&Path> = BTreeSet::new();
-    let mut items = Vec::new();
-    for (target, entry) in &record.links {
-        if exp.desired.contains_key(target) || exp.problems.contains_key(target) {
-            continue;
+    let mut items = Vec::with_capacity(observed.len() + problems.len());
+    // Links to remove, nested (each one below the previous): the desired targets below one
+    // of them will be fresh, not inside the old link. A removed link sorts before all of its
+    // descendants, which sort right after it.
+    let mut removed: Vec<PathBuf> = Vec::new();
+    let mut problems = problems.into_iter().peekable();
+    for o in observed {
+        let target = o.target();
+        // Problems up to and at this target come first.
+        let mut has_problem = false;
+        while let Some((t, p)) = problems.next_if(|(t, _)| order::cmp(t, target).is_le()) {
+            has_problem |= t.as_os_str() == target.as_os_str();
+            items.push(problem_item(t, p));
         }
-        let Some(obs) = observed.get(target) else {
-            continue;
-        };
-        let action = match &obs.seen {
-            Seen::Link(text) if entry.owns_text(text) && text.starts_with(home) => {
-                removed.insert(target);
-                Action::Remove
+        while removed
+            .last()
+            .is_some_and(|r| !order::is_ancestor(r, target))
+        {
+            removed.pop();
+        }
+        let obs = o.observed;
+        match o.subject {
+            Subject::Desired(d, entry) => {
+                let under_removed = !removed.is_empty();
+                let cleanup = cleanup_for(&obs, &d.target, Some(&d), stamp);
+                let (seen, parent_in_root, stamp_seen) = if under_removed {
+                    (Seen::Missing, false, None)
+                } else {
+                    (obs.seen, obs.parent_in_root, obs.stamp)
+                };
+                let action = decide(&d, &seen, parent_in_root, entry, on_conflict, stamp);
+                items.push(Item {
+                    target: d.target,
+                    source: Some(d.source),
+                    action,
+                    cleanup,
+                    source_kind: Some(d.kind),
+                    current_link: link_text(seen),
+                    stamp: stamp_seen,
+                });
             }
-            _ => Action::Forget,
-        };
-        let cleanup = cleanup_for(obs, target, None, stamp);
-        let current_link = match &obs.seen {
-            Seen::Link(t) => Some(t.clone()),
-            _ => None,
-        };
-        let stamp = obs.stamp;
-        items.push(Item {
-            target: target.clone(),
-            source: None,
-            action,
-            cleanup,
-            source_kind: None,
-            current_link,
-            stamp,
-        });
+            Subject::Recorded(target, entry) if !has_problem => {
+                let action = match &obs.seen {
+                    Seen::Link(text) if entry.owns_text(text) && text.starts_with(home) => {
+                        removed.push(target.to_path_buf());
+                        Action::Remove
+                    }
+                    _ => Action::Forget,
+                };
+                items.push(Item {
+                    target: target.to_path_buf(),
+                    source: None,
+                    action,
+                    cleanup: cleanup_for(&obs, target, None, stamp),
+                    source_kind: None,
+                    current_link: link_text(obs.seen),
+                    stamp: obs.stamp,
+                });
+            }
+            Subject::Recorded(..) => {}
+        }
     }
-    for (target, problem) in &exp.problems {
-        let conflict = match problem {
-            ExpandProblem::TreeSourceNotDir => Conflict::TreeSourceNotDir,
-            ExpandProblem::Collision(with) => Conflict::Collision { with: with.clone() },
-        };
-        items.push(Item {
-            target: target.clone(),
-            source: None,
-            action: Action::Conflict { conflict },
-            cleanup: None,
-            source_kind: None,
-            current_link: None,
-            stamp: None,
-        });
-    }
-    for (target, d) in &exp.desired {
-        let obs = observed.get(target);
-        let under_removed = target.ancestors().skip(1).any(|a| removed.contains(a));
-        let (seen, parent_in_root) = match obs {
-            _ if under_removed => (Seen::Missing, false),
-            Some(o) => (o.seen.clone(), o.parent_in_root),
-            None => (Seen::Missing, false),
-        };
-        let entry = record.links.get(target);
-        let action = decide(d, &seen, parent_in_root, entry, on_conflict, stamp);
-        let cleanup = obs.and_then(|o| cleanup_for(o, target, Some(d), stamp));
-        let current_link = match &seen {
-            Seen::Link(t) => Some(t.clone()),
-            _ => None,
-        };
-        items.push(Item {
-            target: target.clone(),
-            source: Some(d.source.clone()),
-            action,
-            cleanup,
-            source_kind: Some(d.kind),
-            current_link,
-            stamp: if under_removed {
-                None
-            } else {
-                obs.and_then(|o| o.stamp)
-            },
-        });
-    }
-    items.sort_by(|a, b| a.target.cmp(&b.target));
+    items.extend(problems.map(|(t, p)| problem_item(t, p)));
     Plan { items }
+}
+
+fn link_text(seen: Seen) -> Option<PathBuf> {
+    match seen {
+        Seen::Link(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn problem_item(target: PathBuf, problem: ExpandProblem) -> Item {
+    let conflict = match problem {
+        ExpandProblem::TreeSourceNotDir => Conflict::TreeSourceNotDir,
+        ExpandProblem::Collision(with) => Conflict::Collision { with },
+    };
+    Item {
+        target,
+        source: None,
+        action: Action::Conflict { conflict },
+        cleanup: None,
+        source_kind: None,
+        current_link: None,
+        stamp: None,
+    }
 }
 
 fn decide(
@@ -425,5 +438,93 @@ fn cleanup_for(o: &Observed, target: &Path, d: Option<&Desired>, stamp: &str) ->
                 _ => backup_path(target, stamp),
             },
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::record::Entry;
+
+    fn desired(target: &str, source: &str) -> Desired {
+        Desired {
+            target: target.into(),
+            source: source.into(),
+            decl: 0,
+            kind: SourceKind::File,
+        }
+    }
+
+    fn seen(seen: Seen) -> Observed {
+        Observed {
+            seen,
+            stamp: None,
+            tmp: Tmp::None,
+            parent_in_root: false,
+        }
+    }
+
+    fn entry(text: &str) -> Entry {
+        Entry {
+            text: text.into(),
+            pending: None,
+            stamp: None,
+        }
+    }
+
+    /// One merge pass: problems, record-only and desired targets come out in path order
+    /// (a problem before the link of its target), a problem hides a record-only entry, and
+    /// what is below a link being removed is planned as if the link were already gone.
+    #[test]
+    fn one_pass_keeps_path_order_and_plans_below_a_removed_link_as_fresh() {
+        let (old_dir, gone) = (entry("/r/dir"), entry("/r/c"));
+        let observed = vec![
+            Observation {
+                subject: Subject::Recorded(Path::new("/h/a"), &old_dir),
+                observed: seen(Seen::Link("/r/dir".into())),
+            },
+            // Seen through the old directory link: the source itself.
+            Observation {
+                subject: Subject::Desired(desired("/h/a/f", "/r/t/f"), None),
+                observed: seen(Seen::File(true)),
+            },
+            Observation {
+                subject: Subject::Desired(desired("/h/a-b", "/r/ab"), None),
+                observed: seen(Seen::Missing),
+            },
+            Observation {
+                subject: Subject::Recorded(Path::new("/h/c"), &gone),
+                observed: seen(Seen::Link("/r/c".into())),
+            },
+        ];
+        let problems = vec![
+            (PathBuf::from("/h/0"), ExpandProblem::TreeSourceNotDir),
+            (
+                PathBuf::from("/h/c"),
+                ExpandProblem::Collision("~/x".into()),
+            ),
+            (PathBuf::from("/h/z"), ExpandProblem::TreeSourceNotDir),
+        ];
+        let plan = plan(observed, problems, Path::new("/r"), OnConflict::Refuse, "T");
+        let got: Vec<(&str, &str)> = plan
+            .items
+            .iter()
+            .map(|i| (i.target.to_str().unwrap(), i.action.name()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/h/0", "conflict"),
+                ("/h/a", "remove"),
+                ("/h/a/f", "create"),
+                ("/h/a-b", "create"),
+                ("/h/c", "conflict"),
+                ("/h/z", "conflict"),
+            ]
+        );
+        let mut by_path: Vec<&Path> = plan.items.iter().map(|i| i.target.as_path()).collect();
+        by_path.sort();
+        assert!(plan.items.iter().map(|i| i.target.as_path()).eq(by_path));
+        assert_eq!(plan.items[2].current_link, None);
     }
 }
