@@ -15,12 +15,42 @@
 //! ```
 //!
 //! The database reader, the ledger of first-seen times, signing and publishing build on it
-//! and feed it plain values.
+//! and feed it plain values. The modules with effects go through `lumina_core::fs` (every
+//! write atomic and fsynced, every step a place a test can inject a crash):
+//!
+//! ```text
+//! config   repo.yaml -> RepoConfig (pure; file:line:column diagnostics)
+//! lock     RepoLock: flock on OUT/.lock; every function that changes OUT asks for one
+//! ledger   first-seen times, holds, expedites, audit log (OUT/ledger.json)
+//! sign     gpgme: detached signatures; verification with pacman's trust rule
+//! publish  generations of the served tree, one atomic symlink swap, rollback, gc
+//! ```
+//!
+//! The database layer (repo-add's formats; entries convert into `model::Package`):
+//!
+//! ```text
+//! entry    one `desc`/`files` entry: repo-add's exact text, validated field by field
+//! syncdb   read a sync database (any compression, by magic bytes); hostile input refused
+//! dbwrite  write $repo.db / $repo.files deterministically (pure: entries -> bytes)
+//! pkgfile  a package file -> the entry repo-add would make (one pass: hashes + file list)
+//! add      `lumina-repo add`: plan (pure merge) + apply (atomic writes, lock, sign seam)
+//! ```
 
+pub mod add;
+pub mod clock;
+pub mod config;
+pub mod dbwrite;
 pub mod depend;
+pub mod entry;
 pub mod error;
+pub mod ledger;
+pub mod lock;
 pub mod model;
+pub mod pkgfile;
 pub mod promote;
+pub mod publish;
+pub mod sign;
+pub mod syncdb;
 pub mod vercmp;
 
 pub use error::Error;

@@ -39,8 +39,8 @@ fn help_lists_only_commands_that_exist() {
         r.stdout.contains("Exit status:"),
         "exit codes are documented in --help"
     );
-    // The hook runner has exactly its two hooks; the repository tool has no commands yet and
-    // must not pretend otherwise.
+    // The hook runner has exactly its two hooks. The repository tool lists `add`, and every
+    // command it lists exists: each answers its own `--help`.
     let r = h.run(&bin("lumina-hook"), ["--help"]);
     assert_eq!(r.code, 0);
     assert!(
@@ -50,11 +50,24 @@ fn help_lists_only_commands_that_exist() {
     );
     let r = h.run(&bin("lumina-repo"), ["--help"]);
     assert_eq!(r.code, 0);
+    let commands: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
     assert!(
-        !r.stdout.contains("Commands:"),
-        "lumina-repo advertises commands:\n{}",
+        commands.contains(&"add"),
+        "lumina-repo does not list `add`:\n{}",
         r.stdout
     );
+    for cmd in commands {
+        let sub = h.run(&bin("lumina-repo"), [cmd, "--help"]);
+        assert_eq!(sub.code, 0, "lumina-repo {cmd} --help: {sub:?}");
+    }
     let r = h.run(&bin("lumina-repo"), Vec::<&str>::new());
     assert_eq!(
         r.code, 2,

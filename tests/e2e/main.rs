@@ -13,4 +13,5 @@ mod cli;
 mod harness;
 mod hooks;
 mod link;
+mod repo_db;
 mod root;
