@@ -43,7 +43,7 @@ impl Snapper {
         }
     }
 
-    fn run<const N: usize>(&self, config: &str, args: [&str; N]) -> Result<cmd::Output> {
+    fn run(&self, config: &str, args: &[&str]) -> Result<cmd::Output> {
         let mut argv: Vec<String> = vec!["--no-dbus".into()];
         if self.root.path() != std::path::Path::new("/") {
             argv.push("--root".into());
@@ -83,58 +83,27 @@ impl Backend for Snapper {
         pre: Option<&str>,
     ) -> Result<String> {
         let userdata = format!("lumina={id}");
-        let out = match (kind, pre) {
+        // snap-pac's shape: one argument list, the type (and the pre's number) varying.
+        let mut args = vec!["create", "--type", kind.as_str()];
+        let pre_number;
+        match (kind, pre) {
             (Kind::Post, Some(pre)) => {
-                let (_, n) = split(pre)?;
-                self.run(
-                    config,
-                    [
-                        "create",
-                        "--type",
-                        "post",
-                        "--pre-number",
-                        n,
-                        "--print-number",
-                        "--cleanup-algorithm",
-                        "number",
-                        "--description",
-                        description,
-                        "--userdata",
-                        &userdata,
-                    ],
-                )?
+                pre_number = split(pre)?.1;
+                args.extend(["--pre-number", pre_number]);
             }
-            (Kind::Pre, _) => self.run(
-                config,
-                [
-                    "create",
-                    "--type",
-                    "pre",
-                    "--print-number",
-                    "--cleanup-algorithm",
-                    "number",
-                    "--description",
-                    description,
-                    "--userdata",
-                    &userdata,
-                ],
-            )?,
-            _ => self.run(
-                config,
-                [
-                    "create",
-                    "--type",
-                    "single",
-                    "--print-number",
-                    "--cleanup-algorithm",
-                    "number",
-                    "--description",
-                    description,
-                    "--userdata",
-                    &userdata,
-                ],
-            )?,
-        };
+            (Kind::Post, None) => args[2] = "single",
+            _ => {}
+        }
+        args.extend([
+            "--print-number",
+            "--cleanup-algorithm",
+            "number",
+            "--description",
+            description,
+            "--userdata",
+            &userdata,
+        ]);
+        let out = self.run(config, &args)?;
         let n = out.stdout.trim();
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Snapshot(format!(
@@ -149,12 +118,12 @@ impl Backend for Snapper {
         if !self.exists(backend_id)? {
             return Ok(());
         }
-        self.run(c, ["delete", n]).map(|_| ())
+        self.run(c, &["delete", n]).map(|_| ())
     }
 
     fn exists(&self, backend_id: &str) -> Result<bool> {
         let (c, n) = split(backend_id)?;
-        let out = self.run(c, ["--csvout", "list", "--columns", "number"])?;
+        let out = self.run(c, &["--csvout", "list", "--columns", "number"])?;
         Ok(out.stdout.lines().any(|l| l.trim() == n))
     }
 
@@ -175,7 +144,7 @@ impl Backend for Snapper {
             reboot: true,
         };
         if !dry_run {
-            self.run(c, ["rollback", n])?;
+            self.run(c, &["rollback", n])?;
         }
         Ok(report)
     }
