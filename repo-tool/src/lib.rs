@@ -24,6 +24,7 @@
 //! ledger   first-seen times, holds, expedites, audit log (OUT/ledger.json)
 //! sign     gpgme: detached signatures; verification with pacman's trust rule
 //! publish  generations of the served tree, one atomic symlink swap, rollback, gc
+//! upstream the snapshot `sync` verified and `promote` plans from (the contract between them)
 //! ```
 //!
 //! The database layer (repo-add's formats; entries convert into `model::Package`):
@@ -51,6 +52,7 @@ pub mod promote;
 pub mod publish;
 pub mod sign;
 pub mod syncdb;
+pub mod upstream;
 pub mod vercmp;
 
 pub use error::Error;
