@@ -40,7 +40,9 @@ pub fn write(root: &Root, h: &Handoff) -> anyhow::Result<()> {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     }
     lumina_core::perm::check_private(&dir)?;
-    fs.write_atomic(&path(root), &serde_json::to_vec(h)?, true)?;
+    // /run is volatile by design (a reboot forgets an unfinished transaction): atomic,
+    // not durable.
+    fs.write_replace(&path(root), &serde_json::to_vec(h)?, true)?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 mod handoff;
 mod run;
+mod sweep;
 mod targets;
 
 use std::path::PathBuf;

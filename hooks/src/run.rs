@@ -11,6 +11,7 @@ use lumina_core::snapshot::store::Store;
 use lumina_core::snapshot::{self, Kind, Target};
 
 use crate::handoff::{self, Handoff};
+use crate::sweep;
 
 /// The hook's result.
 #[derive(Debug, Default)]
@@ -207,7 +208,7 @@ pub fn post(root: &Root, names: &[String], skip: bool) -> Outcome {
             ));
         }
     };
-    let started = h.as_ref().map_or_else(now, |h| h.started);
+    let started = h.as_ref().map(|h| h.started);
     if !skip && !config.skip {
         match take_post(root, &config, names, h) {
             Ok(Some(line)) => out.lines.push(line),
@@ -313,25 +314,73 @@ fn system_profile(root: &Root, config: &Config) -> Option<PathBuf> {
         .then_some(p)
 }
 
-fn relink(root: &Root, config: &Config, started: u64, out: &mut Outcome) {
+/// Is the profile's registry newer than the linker's record of it (an edit not linked
+/// yet)? Unknown counts as newer.
+fn registry_newer_than_record(home: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let registry = lumina_core::fs::lstat(&home.join(lumina_core::registry::FILE_NAME));
+    let record = lumina_core::fs::lstat(&lumina_core::link::record::path(home));
+    match (registry, record) {
+        (Ok(Some(reg)), Ok(Some(rec))) => {
+            (reg.ctime(), reg.ctime_nsec()) >= (rec.mtime(), rec.mtime_nsec())
+        }
+        _ => true,
+    }
+}
+
+fn relink(root: &Root, config: &Config, started: Option<u64>, out: &mut Outcome) {
     let lumina = &config.tools.lumina;
     if let Some(profile) = system_profile(root, config) {
         let home = root.join(&profile);
-        let args = [
-            "--home".into(),
-            home.display().to_string(),
-            "--quiet".into(),
-            "link".into(),
-            "--reclaim".into(),
-        ];
-        if let Err(e) = lumina_core::cmd::run(lumina, args) {
+        // The sweep: relink only when the transaction disturbed a link, or when that
+        // cannot be ruled out (see `sweep`).
+        let record = lumina_core::link::Record::load(&home).ok();
+        let verdict = match (&record, started) {
+            (Some(record), Some(started))
+                if !record.links.iter().any(|(_, e)| e.pending.is_some())
+                    && !registry_newer_than_record(&home) =>
+            {
+                sweep::plan(sweep::observe(record.links.iter(), started))
+            }
+            _ => sweep::Verdict {
+                relink: true,
+                why: Some("no usable record or transaction start".into()),
+                leftovers: Vec::new(),
+            },
+        };
+        let leftovers = if verdict.relink {
+            let args = [
+                "--home".into(),
+                home.display().to_string(),
+                "--quiet".into(),
+                "link".into(),
+                "--reclaim".into(),
+            ];
+            if let Err(e) = lumina_core::cmd::run(lumina, args) {
+                out.lines.push(format!(
+                    "relinking the system profile failed: {}; run `lumina --home {} status`",
+                    one_line(&anyhow::Error::new(e)),
+                    profile.display()
+                ));
+            }
+            // The relink may have moved a package's file to `.pacnew`: look again.
+            let record = lumina_core::link::Record::load(&home).unwrap_or_default();
+            sweep::plan(sweep::observe(
+                record.links.iter(),
+                started.unwrap_or_else(now),
+            ))
+            .leftovers
+        } else {
+            verdict.leftovers
+        };
+        for p in leftovers {
+            let shown = root.to_system(&p).unwrap_or(p);
             out.lines.push(format!(
-                "relinking the system profile failed: {}; run `lumina --home {} status`",
-                one_line(&anyhow::Error::new(e)),
-                profile.display()
+                "`{}` appeared: the package's version of a file Lumina links; merge it into \
+                 the profile's source and delete it",
+                shown.display()
             ));
         }
-        report_pacnew(&home, root, started, out);
     }
     for user in &config.users {
         let args = [
@@ -345,30 +394,6 @@ fn relink(root: &Root, config: &Config, started: u64, out: &mut Outcome) {
                 "relinking {user}'s links failed: {}; run `lumina status` as {user}",
                 one_line(&anyhow::Error::new(e))
             ));
-        }
-    }
-}
-
-/// `.pacnew` / `.pacsave` files that appeared (since the transaction started) beside
-/// targets of the system profile.
-fn report_pacnew(home: &Path, root: &Root, started: u64, out: &mut Outcome) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(record) = lumina_core::link::Record::load(home) else {
-        return;
-    };
-    for target in record.links.keys() {
-        for suffix in [".pacnew", ".pacsave"] {
-            let p = lumina_core::fs::sibling(target, suffix);
-            if let Ok(Some(m)) = lumina_core::fs::lstat(&p)
-                && u64::try_from(m.ctime()).unwrap_or(0) >= started
-            {
-                let shown = root.to_system(&p).unwrap_or(p);
-                out.lines.push(format!(
-                    "`{}` appeared: the package's version of a file Lumina links; merge it into \
-                     the profile's source and delete it",
-                    shown.display()
-                ));
-            }
         }
     }
 }

@@ -329,6 +329,33 @@ impl Fs {
         Ok(())
     }
 
+    /// Replace `path` with `bytes` atomically but not durably: a temporary file beside it,
+    /// renamed into place, no fsync. Readers see the old file or the new one; after a crash
+    /// either may be there (or the temporary). Only for a file that something done right
+    /// after makes durable anyway (a btrfs snapshot of its subvolume commits the
+    /// filesystem's transaction after flushing the subvolume's dirty data).
+    ///
+    /// # Errors
+    /// [`Error::Io`] at any step; [`Error::Injected`].
+    pub fn write_replace(&self, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+        let tmp = sibling(path, ".lumina-tmp");
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if private { 0o600 } else { 0o644 })
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, "creating a temporary file", e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io(&tmp, "writing a temporary file", e))?;
+        drop(f);
+        self.step(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, "renaming into place", e))?;
+        self.forget_dirs();
+        self.step(|| format!("rename {} -> {}", tmp.display(), path.display()))
+    }
+
     /// Copy the regular file `from` to a new file `to` (which must not exist), preserving
     /// the permission bits, and fsync it.
     ///

@@ -427,3 +427,89 @@ fn snapper_an_upgrade_gets_a_pre_post_pair_snapper_knows_and_delete_removes_it_t
         t0.elapsed() - setup
     );
 }
+
+#[test]
+fn snapper_rollback_makes_the_pre_snapshot_the_default_subvolume_with_its_own_database() {
+    if !require_root(
+        "snapper_rollback_makes_the_pre_snapshot_the_default_subvolume_with_its_own_database",
+    ) {
+        return;
+    }
+    let fs = LoopBtrfs::new(400);
+    let sub = fs.subvolume("root");
+    let pkgs = Packages::new();
+    let root = lumina_root(
+        &sub,
+        &pkgs,
+        "version: 1\nbackend: snapper\ntools: { snapper: /usr/bin/snapper }\n",
+    );
+    let r: PathBuf = root.root().to_path_buf();
+    assert_eq!(install_tool(&r, "snapper"), "/usr/bin/snapper");
+    install_file(&r, Path::new("/usr/share/snapper/config-templates/default"));
+    write(&r.join("etc/default/snapper"), "SNAPPER_CONFIGS=\"\"\n");
+    std::fs::create_dir_all(r.join("etc/snapper/configs")).unwrap();
+    snapper_in(&r, &["create-config", "--fstype", "btrfs", "/"]);
+    assert_eq!(install_then_upgrade(&root, &pkgs, "snapper"), [1, 2, 3, 4]);
+
+    let dry = lumina(&r, &["snapshot", "rollback", "3", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout
+            .contains("snapper -c root --ambit classic rollback 3"),
+        "{dry:?}"
+    );
+    // The pre snapshot was taken while pacman held its lock.
+    assert!(
+        r.join(".snapshots/3/snapshot/var/lib/pacman/db.lck")
+            .exists()
+    );
+    let out = lumina(&r, &["snapshot", "rollback", "3", "--yes"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // snapper keeps the current system as snapshot 5 and makes a writable copy of 3 (6),
+    // the new default subvolume: what boots next.
+    assert!(
+        out.stdout
+            .contains("snapper made snapshot 6 the default subvolume"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("reboot"), "{out:?}");
+    let default = run_ok(
+        Command::new("btrfs")
+            .args(["subvolume", "get-default"])
+            .arg(&r),
+    );
+    assert!(
+        default
+            .stdout
+            .trim_end()
+            .ends_with("path root/.snapshots/6/snapshot"),
+        "{default:?}"
+    );
+    let m = r.join(".snapshots/6/snapshot");
+    assert_eq!(
+        std::fs::read_to_string(m.join("usr/share/foo/data")).unwrap(),
+        "one"
+    );
+    assert!(
+        !m.join("var/lib/pacman/db.lck").exists(),
+        "the stale lock is gone"
+    );
+    let q = run_ok(
+        Command::new("pacman")
+            .arg("--dbpath")
+            .arg(m.join("var/lib/pacman"))
+            .args(["-Q", "foo"]),
+    );
+    assert_eq!(q.stdout, "foo 1.0-1\n");
+    let ro = run_ok(
+        Command::new("btrfs")
+            .args(["property", "get", "-ts"])
+            .arg(&m)
+            .arg("ro"),
+    );
+    assert_eq!(
+        ro.stdout.trim(),
+        "ro=false",
+        "the restored root is writable"
+    );
+}

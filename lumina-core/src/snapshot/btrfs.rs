@@ -23,6 +23,9 @@ pub struct Btrfs {
     root: Root,
     snapshot_dir: PathBuf,
     subjects: Vec<PathBuf>,
+    /// Subvolumes deleted and not yet known to be cleaned: (a path on their filesystem,
+    /// subvolume id), for [`Backend::settle`].
+    deleted: std::cell::RefCell<Vec<(PathBuf, u64)>>,
 }
 
 fn err(what: &str, path: &Path, e: &libbtrfsutil::Error) -> Error {
@@ -39,6 +42,7 @@ impl Btrfs {
         Self {
             root,
             snapshot_dir: config.snapshot_dir.clone(),
+            deleted: std::cell::RefCell::default(),
             subjects: config.subjects.clone(),
         }
     }
@@ -91,14 +95,61 @@ impl Backend for Btrfs {
             .to_string())
     }
 
+    fn id_ahead(&self, subject: &str, id: u64, kind: Kind) -> Option<String> {
+        let dest = self.dir_for(Path::new(subject)).join(super::name(id, kind));
+        Some(
+            self.root
+                .to_system(&dest)
+                .unwrap_or(dest)
+                .display()
+                .to_string(),
+        )
+    }
+
+    fn commit_covers(&self, subject: &str, dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        // One subvolume, one st_dev: `dir` is inside the subvolume `subject` is.
+        match (
+            crate::fs::stat(dir),
+            crate::fs::stat(&self.root.join(subject)),
+        ) {
+            (Ok(Some(d)), Ok(Some(s))) => {
+                d.dev() == s.dev()
+                    && libbtrfsutil::is_subvolume(self.root.join(subject)).unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+
     fn delete(&self, backend_id: &str) -> Result<()> {
         let p = self.root.join(backend_id);
         if crate::fs::lstat(&p)?.is_none() {
             return Ok(());
         }
+        let id = libbtrfsutil::subvolume_id(&p).ok();
         libbtrfsutil::DeleteSubvolumeOptions::new()
             .delete(&p)
-            .map_err(|e| err("delete the snapshot", &p, &e))
+            .map_err(|e| err("delete the snapshot", &p, &e))?;
+        if let (Some(id), Some(parent)) = (id, p.parent()) {
+            self.deleted.borrow_mut().push((parent.to_path_buf(), id));
+        }
+        Ok(())
+    }
+
+    fn settle(&self) {
+        // What `btrfs subvolume sync` does: commit, then poll until the cleaner has
+        // dropped each deleted subvolume's root item (its extents are free then).
+        let deleted = std::mem::take(&mut *self.deleted.borrow_mut());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for (fs, id) in deleted {
+            let _ = libbtrfsutil::sync(&fs);
+            while libbtrfsutil::subvolume_info_with_id(&fs, id).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let _ = libbtrfsutil::sync(self.root.path());
     }
 
     fn exists(&self, backend_id: &str) -> Result<bool> {

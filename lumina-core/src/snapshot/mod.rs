@@ -148,6 +148,26 @@ pub trait Backend: std::fmt::Debug {
     /// Where the snapshot's files can be read, if the backend exposes them as a directory.
     fn files(&self, backend_id: &str) -> Option<PathBuf>;
 
+    /// The backend id [`Backend::create`] will return for `subject`, when it is known
+    /// before the snapshot exists (btrfs: a path Lumina chooses). `None` otherwise.
+    fn id_ahead(&self, _subject: &str, _id: u64, _kind: Kind) -> Option<String> {
+        None
+    }
+
+    /// Does taking a snapshot of `subject` make earlier writes to the directory `dir`
+    /// durable, without an fsync of their own? btrfs: yes when `dir` is on the subvolume
+    /// being snapshotted (a snapshot flushes the subvolume's dirty data, then commits the
+    /// filesystem's transaction). Lumina then writes a snapshot's record before taking it
+    /// and skips the record's fsyncs, the largest cost of a hook after the snapshot itself.
+    fn commit_covers(&self, _subject: &str, _dir: &Path) -> bool {
+        false
+    }
+
+    /// Wait (bounded) until the space of the snapshots deleted so far is free again, so a
+    /// free-space measurement sees it. btrfs frees a deleted subvolume's extents
+    /// asynchronously; the others free synchronously.
+    fn settle(&self) {}
+
     /// Roll `part` back (or say what would be done when `dry_run`).
     ///
     /// # Errors

@@ -49,8 +49,70 @@ pub fn take(
     } else {
         tx.command.clone()
     };
+    let subjects = backend.subjects();
+    let meta_with = |parts: Vec<Part>| Meta {
+        id,
+        kind,
+        pair: pair.map(|m| m.id),
+        txid: tx.txid.clone(),
+        time: now,
+        command: tx.command.clone(),
+        targets: tx.targets.clone(),
+        backend: backend.name().into(),
+        parts,
+        important,
+    };
+    // The record first, when the snapshot itself will make it durable (btrfs, record on
+    // a snapshotted subvolume): no fsync of its own, and no window in which a snapshot
+    // exists without a record.
+    let ahead: Option<Vec<Part>> = subjects
+        .iter()
+        .map(|s| {
+            backend.id_ahead(s, id, kind).map(|backend_id| Part {
+                subject: s.clone(),
+                backend_id,
+            })
+        })
+        .collect();
+    if let Some(parts) = ahead
+        && subjects
+            .iter()
+            .any(|s| backend.commit_covers(s, store.dir()))
+    {
+        let meta = meta_with(parts);
+        let fs = Fs::new();
+        store.save_ahead(&meta, &fs)?;
+        let mut made: Vec<String> = Vec::new();
+        for part in &meta.parts {
+            let pre = pair
+                .and_then(|m| m.parts.iter().find(|p| p.subject == part.subject))
+                .map(|p| p.backend_id.as_str());
+            let result = backend.create(&part.subject, id, kind, &description, pre);
+            let failure = match result {
+                Ok(backend_id) if backend_id == part.backend_id => {
+                    made.push(backend_id);
+                    continue;
+                }
+                Ok(other) => {
+                    made.push(other.clone());
+                    Error::Snapshot(format!(
+                        "{}: made `{other}`, expected `{}`",
+                        backend.name(),
+                        part.backend_id
+                    ))
+                }
+                Err(e) => e,
+            };
+            for b in &made {
+                let _ = backend.delete(b);
+            }
+            let _ = store.remove(id, &fs);
+            return Err(failure);
+        }
+        return Ok(meta);
+    }
     let mut parts: Vec<Part> = Vec::new();
-    for subject in backend.subjects() {
+    for subject in subjects {
         let pre = pair
             .and_then(|m| m.parts.iter().find(|p| p.subject == subject))
             .map(|p| p.backend_id.as_str());
@@ -67,18 +129,7 @@ pub fn take(
             }
         }
     }
-    let meta = Meta {
-        id,
-        kind,
-        pair: pair.map(|m| m.id),
-        txid: tx.txid.clone(),
-        time: now,
-        command: tx.command.clone(),
-        targets: tx.targets.clone(),
-        backend: backend.name().into(),
-        parts,
-        important,
-    };
+    let meta = meta_with(parts);
     if let Err(e) = store.save(&meta, &Fs::new()) {
         for p in &meta.parts {
             let _ = backend.delete(&p.backend_id);
@@ -170,8 +221,9 @@ pub fn prune(
                     delete(backend, store, m)?;
                 }
             }
-            // Let btrfs commit so the freed space shows in the next measurement.
-            let _ = libbtrfsutil::sync(probe);
+            // btrfs frees a deleted snapshot's space in the background: wait for it, so the
+            // next measurement sees it and no more is deleted than needed.
+            backend.settle();
         }
     }
     Ok(out)

@@ -138,14 +138,42 @@ impl Backend for Snapper {
 
     fn rollback(&self, part: &Part, dry_run: bool) -> Result<RollbackReport> {
         let (c, n) = split(&part.backend_id)?;
-        let report = RollbackReport {
-            actions: vec![format!("snapper -c {c} rollback {n}")],
+        // `classic`: snapper's rollback for a writable root (Arch); snapper cannot always
+        // detect it when `/` is not its `.snapshots`-layout default (it then refuses).
+        let mut report = RollbackReport {
+            actions: vec![
+                format!("snapper -c {c} --ambit classic rollback {n}"),
+                "clear a stale pacman lock (`/var/lib/pacman/db.lck`) in the new default \
+                 subvolume"
+                    .into(),
+            ],
             destroys: Vec::new(),
             reboot: true,
         };
-        if !dry_run {
-            self.run(c, &["rollback", n])?;
+        if dry_run {
+            return Ok(report);
         }
+        let out = self.run(c, &["--ambit", "classic", "rollback", "--print-number", n])?;
+        let new = out.stdout.trim().lines().last().unwrap_or_default().trim();
+        if new.is_empty() || !new.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Snapshot(format!(
+                "snapper rollback printed `{new}` instead of the new snapshot's number"
+            )));
+        }
+        report.actions.truncate(1);
+        let subvolume = self.subvolume(c).unwrap_or_else(|| PathBuf::from("/"));
+        let lock = self
+            .root
+            .join(subvolume.join(format!(".snapshots/{new}/snapshot/var/lib/pacman/db.lck")));
+        if crate::fs::lstat(&lock)?.is_some() {
+            crate::fs::Fs::new().unlink(&lock)?;
+            report.actions.push(format!(
+                "removed a stale `/var/lib/pacman/db.lck` from snapshot {new}"
+            ));
+        }
+        report
+            .actions
+            .push(format!("snapper made snapshot {new} the default subvolume"));
         Ok(report)
     }
 }

@@ -82,6 +82,26 @@ impl Store {
     /// # Errors
     /// [`Error::Io`].
     pub fn save(&self, meta: &Meta, fs: &Fs) -> Result<()> {
+        let bytes = self.encode(meta, fs)?;
+        fs.write_atomic(&self.path(meta.id), &bytes, false)
+    }
+
+    /// Write the record of a snapshot about to be taken, atomically but without fsyncs:
+    /// the snapshot makes it durable (see `Backend::commit_covers`).
+    ///
+    /// # Errors
+    /// [`Error::Record`]; [`Error::Io`].
+    pub fn save_ahead(&self, meta: &Meta, fs: &Fs) -> Result<()> {
+        let bytes = self.encode(meta, fs)?;
+        fs.write_replace(&self.path(meta.id), &bytes, false)
+    }
+
+    /// The directory of the records.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn encode(&self, meta: &Meta, fs: &Fs) -> Result<Vec<u8>> {
         if crate::fs::stat(&self.dir)?.is_none() {
             fs.create_dir_all(&self.dir)?;
         }
@@ -90,7 +110,7 @@ impl Store {
             message: e.to_string(),
         })?;
         bytes.push(b'\n');
-        fs.write_atomic(&self.path(meta.id), &bytes, false)
+        Ok(bytes)
     }
 
     /// Remove a record.
