@@ -48,10 +48,30 @@ enum Hook {
     Pre,
     /// After the transaction: paired snapshot, relink, report, prune (`zz-lumina-post.hook`).
     Post,
+    /// Write the man page `lumina-hook.8` into a directory (for packaging).
+    #[command(hide = true)]
+    Manpage {
+        /// The directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Hook::Manpage { dir } = &cli.hook {
+        return match lumina_core::manpage::write_pages(
+            &<Cli as clap::CommandFactory>::command(),
+            dir,
+            "8",
+        ) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lumina-hook: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let root = lumina_core::root::Root::new(cli.root);
     let mut input = String::new();
     // NeedsTargets: the names arrive on stdin; by hand there may be none.
@@ -61,6 +81,7 @@ fn main() -> ExitCode {
     let outcome = match cli.hook {
         Hook::Pre => run::pre(&root, &names, skip),
         Hook::Post => run::post(&root, &names, skip),
+        Hook::Manpage { .. } => return ExitCode::SUCCESS,
     };
     for line in &outcome.lines {
         println!("lumina: {line}");

@@ -72,10 +72,26 @@ fn load_config(root: &Root) -> Result<Config, (String, OnFailure)> {
     })
 }
 
+/// Tell `post` when the transaction started, without a pre snapshot: so it can sweep the
+/// links instead of running the whole linker. Best effort: without it, `post` relinks.
+fn handoff_without_snapshot(root: &Root) {
+    let _ = handoff::write(
+        root,
+        &Handoff {
+            pre: None,
+            txid: txid(),
+            started: now(),
+            command: parent_command(),
+            targets: Vec::new(),
+        },
+    );
+}
+
 /// `lumina-hook pre`.
 pub fn pre(root: &Root, names: &[String], skip: bool) -> Outcome {
     let out = Outcome::default();
     if skip {
+        handoff_without_snapshot(root);
         return out;
     }
     let config = match load_config(root) {
@@ -96,23 +112,24 @@ pub fn pre(root: &Root, names: &[String], skip: bool) -> Outcome {
         }
     };
     if config.skip {
+        handoff_without_snapshot(root);
         return out;
     }
+    // A stale Lumina-Stable mirror never goes unnoticed: one line, never an abort.
+    let out =
+        match lumina_core::stable::freshness(root, now(), lumina_core::stable::DEFAULT_MAX_AGE) {
+            Some(warning) => out.line(warning),
+            None => out,
+        };
     match take_pre(root, &config, names) {
         Ok(Some((id, backend))) => out.line(format!("snapshot {id} (pre) taken with {backend}")),
-        Ok(None) => out,
+        Ok(None) => {
+            handoff_without_snapshot(root);
+            out
+        }
         Err(e) => {
             // The post hook still relinks; it learns there is no pre snapshot.
-            let _ = handoff::write(
-                root,
-                &Handoff {
-                    pre: None,
-                    txid: txid(),
-                    started: now(),
-                    command: parent_command(),
-                    targets: Vec::new(),
-                },
-            );
+            handoff_without_snapshot(root);
             match config.on_failure {
                 OnFailure::Abort => Outcome {
                     lines: vec![format!(

@@ -17,6 +17,8 @@ Environment:
   NO_COLOR     disables colour when set to a non-empty value
 
 Examples:
+  lumina init                  a registry (git repository) from this machine
+  lumina apply --dry-run       what `apply` would install, link and set
   lumina link --dry-run        show what would change
   lumina link                  make every declared link
   lumina link --backup         move files in the way aside, then link
@@ -88,10 +90,43 @@ pub enum Command {
     Link(LinkArgs),
     /// Report drift between the registry and the machine, without changing anything.
     ///
-    /// States: `missing` (declared, not linked), `stale` (Lumina's link to an old source),
+    /// Links: `missing` (declared, not linked), `stale` (Lumina's link to an old source),
     /// `broken` (Lumina's link, source gone), `foreign` (something else is in the way),
-    /// `orphaned` (Lumina's link, no longer declared). Exit 4 when there is drift.
+    /// `orphaned` (Lumina's link, no longer declared). Packages (read from pacman's local
+    /// database under `--root`): `undeclared` (explicitly installed, not in the registry:
+    /// `lumina capture` adds them) and `missing` (declared, not installed: `lumina apply`
+    /// installs them). Exit 4 when there is drift.
     Status(JsonArgs),
+    /// Create the virtual root: a git repository with a `lumina.yaml` describing this machine.
+    ///
+    /// The registry declares the packages installed explicitly (from pacman's local database
+    /// under `--root`) and the hardware profile's packages, each with a reason; the profile's
+    /// kernel parameters and system files are listed in its header. Then the user is enrolled
+    /// so the post-transaction hook relinks their links (as root: written to
+    /// `/etc/lumina/config.yaml`; otherwise the exact `sudo` command is printed). An existing
+    /// registry is never overwritten (exit 2).
+    ///
+    /// For example: `lumina init --dry-run`, `lumina init --hardware none`, or
+    /// `lumina init --from https://example.org/me/dotfiles.git --yes` (clone, then apply).
+    Init(InitArgs),
+    /// Make this machine match the registry: install missing packages, link, set themes.
+    ///
+    /// Packages are installed with `pacman -S --needed` after asking (on a terminal) or with
+    /// `--yes`; a declared package that no repository has stops the run before anything is
+    /// installed. Links are made as `lumina link` makes them (conflicts: exit 3, nothing
+    /// changed). Themes set GTK 3 and GTK 4 `settings.ini` and the default cursor theme,
+    /// keeping every other setting. Explicitly installed packages the registry does not
+    /// declare are reported (`lumina capture` adds them).
+    ///
+    /// For example: `lumina apply --dry-run`, then `lumina apply --yes`.
+    Apply(ApplyArgs),
+    /// Add explicitly installed packages the registry does not declare to `lumina.yaml`, and
+    /// commit the change to the registry's git repository.
+    ///
+    /// The file is edited in place: comments, blank lines and order are kept, and the result
+    /// is parsed again before it is written (atomically). For example: `lumina capture
+    /// --dry-run`, then `lumina capture --yes`.
+    Capture(CaptureArgs),
     /// Replace every link Lumina made with a copy of its source, and forget it.
     ///
     /// After `detach` the machine no longer depends on the virtual root, and Lumina can be
@@ -104,6 +139,13 @@ pub enum Command {
     /// deleted; snapshots made by snapper timelines or by hand are never touched.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Use Lumina-Stable, the lagged and checked mirror of Arch's repositories, or stop.
+    ///
+    /// `enable` adds Lumina-Stable to pacman.conf in place of Arch's [core], [extra] (and
+    /// [multilib]); `disable` undoes exactly that. For example:
+    /// `sudo lumina stable enable --mirror https://stable.example.org --dry-run`.
+    #[command(subcommand, after_long_help = STABLE_HELP)]
+    Stable(StableCommand),
     /// Print the JSON Schema of `lumina.yaml`, for editors with a YAML language server.
     ///
     /// For example: `lumina schema > ~/.lumina/.schema.json`, then start `lumina.yaml` with
@@ -152,6 +194,115 @@ pub struct LinkArgs {
     /// Print the plan or the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How Lumina runs pacman (like paru's options).
+#[derive(Debug, Args)]
+pub struct PacmanArgs {
+    /// The pacman binary.
+    #[arg(
+        long = "pacman",
+        env = "LUMINA_PACMAN",
+        value_name = "BIN",
+        default_value = "pacman"
+    )]
+    pub pacman: PathBuf,
+
+    /// pacman's configuration file (default: `/etc/pacman.conf`, or `ROOT/etc/pacman.conf`
+    /// with `--root`).
+    #[arg(long, env = "LUMINA_PACMAN_CONF", value_name = "FILE")]
+    pub pacman_conf: Option<PathBuf>,
+
+    /// pacman's database directory (default: `ROOT/var/lib/pacman`).
+    #[arg(long, value_name = "DIR")]
+    pub dbpath: Option<PathBuf>,
+
+    /// Installs run through this program when Lumina is not root.
+    #[arg(long, env = "LUMINA_SUDO", value_name = "BIN", default_value = "sudo")]
+    pub sudo: PathBuf,
+}
+
+/// Options of `lumina init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Clone this registry (a git URL or a path) into the virtual root instead of capturing
+    /// this machine, then apply it.
+    #[arg(long, value_name = "GIT_URL_OR_PATH")]
+    pub from: Option<String>,
+
+    /// The hardware profile: `auto` (detect), `none`, or a profile's name
+    /// (`framework-13-amd`, ...).
+    #[arg(long, value_name = "auto|none|PROFILE", default_value = "auto")]
+    pub hardware: String,
+
+    /// Detect the hardware from a captured tree (`DIR/sys/...`, `DIR/proc/cpuinfo`) instead of
+    /// this machine's; see `lumina-core/tests/fixtures/sysroot/README.md`.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+
+    /// Print what would be written and change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// With `--from`: install the registry's packages without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Only enrol this user in `/etc/lumina/config.yaml` (as root), so the post-transaction
+    /// hook relinks their links; what a non-root `lumina init` asks you to run with `sudo`.
+    #[arg(long, value_name = "USER", conflicts_with_all = ["from", "dry_run"])]
+    pub enrol: Option<String>,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How to run pacman (for `--from`).
+    #[command(flatten)]
+    pub pacman: PacmanArgs,
+}
+
+/// Options of `lumina apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Print the plan (packages to install, links, theme files, undeclared packages) and
+    /// change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Install without asking. Without it, Lumina asks on a terminal and otherwise refuses
+    /// (exit 2).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the plan or the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How to run pacman.
+    #[command(flatten)]
+    pub pacman: PacmanArgs,
+}
+
+/// Options of `lumina capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Print the packages that would be added and the edited registry; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Edit and commit without asking. Without it, Lumina asks on a terminal and otherwise
+    /// refuses (exit 2).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// pacman's database directory (default: `ROOT/var/lib/pacman`).
+    #[arg(long, value_name = "DIR")]
+    pub dbpath: Option<PathBuf>,
 }
 
 /// A `--json` flag.
@@ -213,4 +364,98 @@ pub enum SnapshotCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+const STABLE_HELP: &str = "\
+Exit status:
+  0  done (or nothing to do)
+  1  an operational error (I/O, `gpg` or `pacman-key` failed); run the command again
+  2  bad input: pacman.conf without [options], a damaged block, a bad --mirror, a missing
+     key file or keyring, a file that is not root's or that others can write; nothing changed
+  3  /etc/pacman.d/lumina-stable.conf exists and is not Lumina's; nothing changed
+
+Examples:
+  sudo lumina stable enable --mirror https://stable.example.org --dry-run
+  sudo lumina stable enable --mirror https://stable.example.org
+  lumina stable status
+  sudo lumina stable disable";
+
+/// `lumina stable` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StableCommand {
+    /// Add Lumina-Stable to pacman.conf, import and trust its key.
+    ///
+    /// Writes `/etc/pacman.d/lumina-stable.conf` (Lumina-Stable's [core], [extra] and, if you
+    /// use it, [multilib]) from `/usr/share/lumina/lumina-stable.conf` with your mirror, and
+    /// adds one marked block that includes it to pacman.conf, before your [core]. pacman
+    /// accepts only one section of a name, so your [core], [extra] and [multilib] lines are
+    /// turned off with the prefix `#lumina-stable-off# `; nothing else you wrote changes. A
+    /// backup `pacman.conf.lumina-backup-<UTC time>` is kept and the diff is printed. The key
+    /// is added with `pacman-key --add` and locally signed with `pacman-key --lsign-key`.
+    /// Running it again changes nothing. Then run `pacman -Syyu`.
+    ///
+    /// For example: `sudo lumina stable enable --mirror https://stable.example.org`.
+    Enable(StableEnableArgs),
+    /// Remove Lumina-Stable: exactly what `enable` added, and the key if `enable` imported it.
+    ///
+    /// pacman.conf becomes byte for byte what it was before `enable` (with your own later
+    /// edits kept). Then run `pacman -Syyu` to go back to Arch's mirrors.
+    ///
+    /// For example: `sudo lumina stable disable --dry-run`.
+    Disable(StableDisableArgs),
+    /// Show whether Lumina-Stable is enabled, its mirror, and how old the synced databases
+    /// are.
+    ///
+    /// For example: `lumina stable status --json`.
+    Status(JsonArgs),
+}
+
+/// Options of `lumina stable enable`.
+#[derive(Debug, Args)]
+pub struct StableEnableArgs {
+    /// The Lumina-Stable mirror: `https://HOST/PATH`, `http://...` or `file:///...`.
+    /// `/$repo/os/$arch` is appended unless the URL contains `$repo`. Default: the mirror
+    /// of an existing `/etc/pacman.d/lumina-stable.conf`, else the template's.
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+
+    /// Print the diff of pacman.conf and the `pacman-key` commands; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// The Lumina-Stable public key (default `/usr/share/lumina/lumina-stable.asc`).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// pacman's configuration file.
+    #[arg(long, value_name = "FILE", default_value = "/etc/pacman.conf")]
+    pub pacman_conf: PathBuf,
+
+    /// pacman's keyring (`pacman-key --gpgdir`).
+    #[arg(long, value_name = "DIR", default_value = "/etc/pacman.d/gnupg")]
+    pub gpgdir: PathBuf,
+
+    /// Print what was done (or would be done) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `lumina stable disable`.
+#[derive(Debug, Args)]
+pub struct StableDisableArgs {
+    /// Print the diff of pacman.conf and the `pacman-key` commands; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// pacman's configuration file (default: the one `enable` edited).
+    #[arg(long, value_name = "FILE")]
+    pub pacman_conf: Option<PathBuf>,
+
+    /// pacman's keyring (default: the one `enable` used).
+    #[arg(long, value_name = "DIR")]
+    pub gpgdir: Option<PathBuf>,
+
+    /// Print what was done (or would be done) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

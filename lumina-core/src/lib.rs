@@ -16,18 +16,27 @@
 //! Only [`fs`] touches the disk for writing and only [`user`] changes credentials; clippy's
 //! `disallowed-methods` keeps it that way.
 
+pub mod apply;
+pub mod capture;
 pub mod cmd;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod exit;
 pub mod fs;
+pub mod hardware;
+pub mod init;
 pub mod link;
+pub mod manpage;
 pub mod pacman;
 pub mod paths;
 pub mod perm;
+pub mod profile;
 pub mod registry;
 pub mod root;
 pub mod snapshot;
+pub mod stable;
+pub mod theme;
 pub mod user;
 
 pub use error::Error;

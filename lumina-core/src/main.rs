@@ -48,6 +48,7 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 | Command::Completions { .. }
                 | Command::Manpage { .. }
                 | Command::Snapshot(_)
+                | Command::Stable(_)
         )
     {
         let account = lumina_core::user::lookup(name)?;
@@ -62,10 +63,34 @@ fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
     match cli.command {
         Command::Link(args) => commands::link::run(cli.home, &args, printer),
-        Command::Status(args) => commands::status::run(cli.home, args.json, printer),
+        Command::Status(args) => {
+            let root = lumina_core::root::Root::new(cli.root);
+            commands::status::run(cli.home, &root, args.json, printer)
+        }
+        Command::Init(args) => commands::init::run(
+            cli.home,
+            &lumina_core::root::Root::new(cli.root),
+            args,
+            printer,
+        ),
+        Command::Apply(args) => commands::apply::run(
+            cli.home,
+            &lumina_core::root::Root::new(cli.root),
+            &args,
+            printer,
+        ),
+        Command::Capture(args) => commands::capture::run(
+            cli.home,
+            &lumina_core::root::Root::new(cli.root),
+            &args,
+            printer,
+        ),
         Command::Detach(args) => commands::detach::run(cli.home, args.json, printer),
         Command::Snapshot(cmd) => {
             commands::snapshot::run(&lumina_core::root::Root::new(cli.root), cmd, printer)
+        }
+        Command::Stable(cmd) => {
+            commands::stable::run(&lumina_core::root::Root::new(cli.root), cmd, printer)
         }
         Command::Schema => {
             let schema = lumina_core::registry::schema::json_schema();

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use lumina_core::exit::ExitStatus;
 
 /// Print `lumina(1)` or write one page per command into `dir`.
@@ -11,19 +10,6 @@ pub fn run(cmd: clap::Command, dir: Option<&Path>) -> anyhow::Result<ExitStatus>
         clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
         return Ok(ExitStatus::Success);
     };
-    let fs = lumina_core::fs::Fs::new();
-    fs.create_dir_all(dir)?;
-    let mut pages = vec![(String::from("lumina"), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        let name = format!("lumina-{}", sub.get_name());
-        pages.push((name.clone(), sub.clone().name(name)));
-    }
-    for (name, c) in pages {
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(c).render(&mut buf)?;
-        let path = dir.join(format!("{name}.1"));
-        fs.write_atomic(&path, &buf, false)
-            .with_context(|| format!("writing `{}`", path.display()))?;
-    }
+    lumina_core::manpage::write_pages(&cmd, dir, "1")?;
     Ok(ExitStatus::Success)
 }

@@ -1,9 +1,13 @@
 //! One file per subcommand. Shared here: finding and checking the virtual root.
 
+pub mod apply;
+pub mod capture;
 pub mod detach;
+pub mod init;
 pub mod link;
 pub mod manpage;
 pub mod snapshot;
+pub mod stable;
 pub mod status;
 
 use std::path::{Path, PathBuf};

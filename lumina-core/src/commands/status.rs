@@ -55,10 +55,33 @@ fn state(item: &Item) -> Option<State> {
     })
 }
 
+/// Package drift from pacman's local database under `root`; `None` when there is no local
+/// database (not a pacman system: nothing to compare).
+fn package_drift(
+    root: &lumina_core::root::Root,
+    declared: &[lumina_core::registry::Package],
+) -> anyhow::Result<Option<lumina_core::drift::PackageDrift>> {
+    let db = root.join(lumina_core::root::PACMAN_DB);
+    let Some(explicit) = lumina_core::pacman::explicit(&db)? else {
+        return Ok(None);
+    };
+    let installed = lumina_core::pacman::installed(&db)?;
+    Ok(Some(lumina_core::drift::packages(
+        declared, &installed, &explicit,
+    )))
+}
+
 /// Run `lumina status`.
-pub fn run(home: Option<PathBuf>, json_out: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    home: Option<PathBuf>,
+    root: &lumina_core::root::Root,
+    json_out: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let profile = open_profile(home)?;
     let ctx = &profile.ctx;
+    let packages = package_drift(root, &profile.registry.packages)?;
+    let pkg_drift = packages.as_ref().is_some_and(|p| !p.is_empty());
     let prepared = link::prepare(&profile.registry, ctx, OnConflict::Refuse, "")?;
     let rows: Vec<(State, &Item)> = prepared
         .plan
@@ -81,9 +104,10 @@ pub fn run(home: Option<PathBuf>, json_out: bool, printer: &Printer) -> anyhow::
             .collect();
         printer.out(&serde_json::to_string_pretty(&json!({
             "home": ctx.lumina_home,
-            "in_sync": drift.is_empty(),
+            "in_sync": drift.is_empty() && !pkg_drift,
             "linked": linked,
             "drift": drift_json,
+            "packages": packages,
         }))?);
     } else {
         for (s, i) in &drift {
@@ -102,6 +126,22 @@ pub fn run(home: Option<PathBuf>, json_out: bool, printer: &Printer) -> anyhow::
             };
             printer.out(&format!("{word} {}{detail}", ctx.display(&i.target)));
         }
+        if let Some(p) = &packages {
+            for (word, names) in [("undeclared", &p.undeclared), ("missing", &p.missing)] {
+                let word = printer.out_paint(Paint::Change, &format!("{word:<10}"));
+                for n in names {
+                    printer.out(&format!("{word} package {n}"));
+                }
+            }
+            if !p.is_empty() {
+                printer.note(&format!(
+                    "packages: {} installed but not declared (`lumina capture`), {} declared but \
+                     not installed (`lumina apply`)",
+                    p.undeclared.len(),
+                    p.missing.len()
+                ));
+            }
+        }
         if drift.is_empty() {
             printer.note(&format!("in sync: {linked} links"));
         } else {
@@ -111,7 +151,7 @@ pub fn run(home: Option<PathBuf>, json_out: bool, printer: &Printer) -> anyhow::
             ));
         }
     }
-    Ok(if drift.is_empty() {
+    Ok(if drift.is_empty() && !pkg_drift {
         ExitStatus::Success
     } else {
         ExitStatus::Drift

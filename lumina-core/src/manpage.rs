@@ -1,0 +1,56 @@
+//! Man pages generated from clap definitions (`clap_mangen`), shared by the three binaries
+//! so that `lumina`, `lumina-repo` and `lumina-hook` ship pages of the same shape.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+
+/// Write `NAME.SECTION` for `cmd` and `NAME-SUB.SECTION` for each visible subcommand into
+/// `dir` (created if missing), each file atomically. Returns the files written.
+///
+/// # Errors
+/// [`Error::Io`] when a page cannot be rendered or written.
+pub fn write_pages(cmd: &clap::Command, dir: &Path, section: &str) -> Result<Vec<String>> {
+    let fs = Fs::new();
+    fs.create_dir_all(dir)?;
+    let name = cmd.get_name().to_owned();
+    let mut pages = vec![(name.clone(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let page = format!("{name}-{}", sub.get_name());
+        pages.push((page.clone(), sub.clone().name(page)));
+    }
+    let mut written = Vec::new();
+    for (page, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c)
+            .section(section)
+            .render(&mut buf)
+            .map_err(|e| Error::io(dir.join(&page), "rendering a man page", e))?;
+        let file = format!("{page}.{section}");
+        fs.write_atomic(&dir.join(&file), &buf, false)?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_page_per_visible_command_in_the_given_section() {
+        let cmd = clap::Command::new("tool")
+            .about("A tool.")
+            .subcommand(clap::Command::new("run").about("Run it."))
+            .subcommand(clap::Command::new("secret").hide(true));
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_pages(&cmd, dir.path(), "8").unwrap();
+        assert_eq!(written, ["tool.8", "tool-run.8"]);
+        let page = crate::fs::read(&dir.path().join("tool-run.8")).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains(".TH tool-run 8"), "{page}");
+        assert!(page.contains("Run it."), "{page}");
+    }
+}
