@@ -23,7 +23,19 @@
 //!   names a file the repository does not have; a different file of the same name already
 //!   there is an error.
 //! - The lock is repo-add's: `DIR/NAME.db.lck`, created exclusively and removed at the end,
-//!   so `repo-add` and `lumina-repo add` never change one repository at the same time.
+//!   so `repo-add` and `lumina-repo add` never change one repository at the same time. This
+//!   is deliberately not [`crate::lock::RepoLock`], which every other command takes: `add`
+//!   works on a plain repository directory, the one `repo-add`, `repo-remove` and the
+//!   maintainers' own scripts also write, and those tools know only `NAME.db.lck`.
+//!   `RepoLock` guards a Lumina-Stable output directory (ledger, pool, generations), which
+//!   `add` never writes: a generation is immutable once published, and the `lumina`
+//!   repository reaches it only through `promote`, under `RepoLock`. The price of
+//!   repo-add's scheme is repo-add's: a process killed between creating and removing the
+//!   file leaves it behind, and the error names the pid recorded in it so a maintainer can
+//!   check it is gone before removing the file.
+//! - `--sign` (a [`DetachedSigner`], below) does what `repo-add --sign` does for the
+//!   databases and also signs each added package that has no signature yet, as `makepkg
+//!   --sign` would have: `FILE.sig` beside it, embedded as `%PGPSIG%`.
 //! - Databases are written atomically (temporary file, fsync, rename, fsync of `DIR`); a
 //!   crash leaves the previous database or the new one. `NAME.files` is written first, then
 //!   `NAME.db`.

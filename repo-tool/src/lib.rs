@@ -25,6 +25,13 @@
 //! sign     gpgme: detached signatures; verification with pacman's trust rule
 //! publish  generations of the served tree, one atomic symlink swap, rollback, gc
 //! upstream the snapshot `sync` verified and `promote` plans from (the contract between them)
+//! release  `promote`: snapshot + served generation -> diff -> plan -> new signed generation
+//! status   `status`: lag, candidates and their age, holds and why, generations (read-only)
+//! sync     `sync`: upstream dbs -> snapshot, ledger first-seen times, package files
+//!          downloaded (reqwest: concurrent, resumed, retried) and verified into the pool:
+//!          `sync::sync(lock, fs, cfg, now, &SyncOptions) -> SyncReport`; `sync::gc`
+//! verify   `verify`: a published tree or a mirror copy checked end to end: database
+//!          signatures, every entry's file inside the tree, its size, SHA-256, signature
 //! ```
 //!
 //! The database layer (repo-add's formats; entries convert into `model::Package`):
@@ -50,9 +57,13 @@ pub mod model;
 pub mod pkgfile;
 pub mod promote;
 pub mod publish;
+pub mod release;
 pub mod sign;
+pub mod status;
+pub mod sync;
 pub mod syncdb;
 pub mod upstream;
 pub mod vercmp;
+pub mod verify;
 
 pub use error::Error;

@@ -1,11 +1,13 @@
 //! `lumina-repo`: the maintainers' tool for Lumina-Stable, a mirror of Arch's repositories
 //! that lags upstream and promotes packages only after compatibility checks.
 //!
-//! Parse the command line, dispatch, print one error chain, map it to an exit status. The
-//! pipeline commands (`sync`, `promote`, `status`, ...) are not wired to the command line
-//! yet; `--help` lists only the commands that exist.
+//! Parse the command line, dispatch, print one error chain, map it to an exit status.
+//! `maintain` holds the maintainers' commands on the ledger and the tree, `pipeline` the
+//! pipeline's `promote` and `status`, `sync_cmd` `sync` and `verify`.
 
 mod maintain;
+mod pipeline;
+mod sync_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,15 +22,18 @@ Exit status:
   0  done
   1  an operational error (I/O, a locked repository, an invalid existing database)
   2  bad input: the command line, an invalid `repo.yaml`, or a file that is not a valid package;
-     nothing was changed";
+     nothing was changed
+  3  done, but with something to look at: `promote --strict` found a change held past
+     `max_age`; `sync` rejected entries (each command's `--help` says more)";
 
 /// Lumina-Stable repository maintenance.
 ///
 /// Lumina-Stable mirrors Arch's repositories with a 24-48 h lag and promotes each package
-/// only after compatibility checks. This build maintains a repository of Lumina's own
-/// packages the way `repo-add` does (`add`), checks `repo.yaml` (`check`), records holds
-/// and expedites in the audit log, and rolls back or garbage-collects the published tree;
-/// `sync`, `promote` and `status` are not available from the command line in this version.
+/// only after compatibility checks: `promote` publishes what waited `min_age` and keeps
+/// the published set installable, `status` says what waits and why. It also maintains a
+/// repository of Lumina's own packages the way `repo-add` does (`add`), checks `repo.yaml`
+/// (`check`), records holds and expedites in the audit log, and rolls back or
+/// garbage-collects the published tree.
 #[derive(Debug, Parser)]
 #[command(name = "lumina-repo", version, about, long_about, after_long_help = AFTER_HELP)]
 struct Cli {
@@ -57,8 +62,39 @@ enum Command {
     Expedite(maintain::MarkArgs),
     /// Serve an older (or, with `--to`, any kept) published generation, atomically.
     Rollback(maintain::RollbackArgs),
-    /// Delete pool files that no kept generation links to.
+    /// Delete pool files that no kept generation and no upstream snapshot names.
     Gc(maintain::GcArgs),
+    /// Fetch upstream's databases and package files, verify them, keep them for `promote`.
+    #[command(long_about = sync_cmd::SYNC_LONG_ABOUT, after_long_help = sync_cmd::SYNC_AFTER_HELP)]
+    Sync(sync_cmd::SyncArgs),
+    /// Check a published tree: database signatures, every package's file, SHA-256, signature.
+    #[command(
+        long_about = sync_cmd::VERIFY_LONG_ABOUT,
+        after_long_help = sync_cmd::VERIFY_AFTER_HELP
+    )]
+    Verify(sync_cmd::VerifyArgs),
+    /// Promote what waited long enough and passes the checks; publish a signed generation.
+    #[command(long_about = pipeline::PROMOTE_LONG_ABOUT, after_long_help = pipeline::PROMOTE_AFTER_HELP)]
+    Promote(pipeline::PromoteArgs),
+    /// Show the lag, what waits and why, and the generations kept (read-only).
+    #[command(long_about = pipeline::STATUS_LONG_ABOUT)]
+    Status(pipeline::StatusArgs),
+    /// Print a shell completion script.
+    ///
+    /// For example: `lumina-repo completions zsh > /usr/share/zsh/site-functions/_lumina-repo`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of `lumina-repo`, or write one page per command (`--dir`).
+    ///
+    /// With `--dir DIR`: `lumina-repo.1`, `lumina-repo-promote.1`, ... in DIR.
+    Manpage {
+        /// Write the pages into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +111,23 @@ struct AddArgs {
     /// Print one line per added or replaced package.
     #[arg(short, long)]
     verbose: bool,
+
+    /// Sign, like `repo-add --sign`: both databases (`NAME.db.tar.zst.sig` and
+    /// `NAME.files.tar.zst.sig`, with the links `NAME.db.sig` and `NAME.files.sig`), and each
+    /// added package that has no `.sig` yet (`PKGFILE.sig` beside it in DIR, embedded as
+    /// `%PGPSIG%`). Example: `lumina-repo add --sign --key FPR --repo-dir . --repo lumina
+    /// *.pkg.tar.zst`.
+    #[arg(long)]
+    sign: bool,
+
+    /// The key to sign with (its fingerprint); default `$GPGKEY`, as for repo-add.
+    #[arg(long, value_name = "KEY", requires = "sign")]
+    key: Option<String>,
+
+    /// The GnuPG home holding the secret key (default: GnuPG's own, `$GNUPGHOME` or
+    /// `~/.gnupg`).
+    #[arg(long, value_name = "DIR", requires = "sign")]
+    gnupg_home: Option<PathBuf>,
 
     /// The package files (`.pkg.tar.zst`, `.xz`, `.gz`, ...). A detached signature
     /// `PKGFILE.sig` beside one is embedded in its entry.
@@ -94,6 +147,13 @@ fn main() -> ExitCode {
 }
 
 fn exit_for(err: &anyhow::Error) -> ExitStatus {
+    if let Some(done) = err.downcast_ref::<sync_cmd::Finished>() {
+        return done.status;
+    }
+    if err.downcast_ref::<pipeline::Overdue>().is_some() {
+        // `promote --strict`: 3, as documented in its help.
+        return ExitStatus::Conflict;
+    }
     match err.downcast_ref::<lumina_repo::Error>() {
         Some(
             lumina_repo::Error::InvalidPackage { .. }
@@ -113,6 +173,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Expedite(args) => maintain::expedite(&args),
         Command::Rollback(args) => maintain::rollback(&args),
         Command::Gc(args) => maintain::gc(&args),
+        Command::Sync(args) => sync_cmd::sync(&args),
+        Command::Verify(args) => sync_cmd::verify(&args),
+        Command::Promote(args) => pipeline::promote(&args),
+        Command::Status(args) => pipeline::status(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "lumina-repo",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Manpage { dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match dir {
+                Some(dir) => {
+                    lumina_core::manpage::write_pages(&cmd, &dir, "1")?;
+                }
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+            }
+            Ok(())
+        }
     }
 }
 
@@ -124,7 +207,29 @@ fn add(args: &AddArgs) -> anyhow::Result<()> {
         packages: &args.packages,
         limits: Limits::default(),
     };
-    let report = lumina_repo::add::add(&fs, &request, None)?;
+    let mut signer = if args.sign {
+        let key = args
+            .key
+            .clone()
+            .or_else(|| std::env::var("GPGKEY").ok().filter(|k| !k.is_empty()))
+            .ok_or_else(|| lumina_repo::Error::AddRefused {
+                dir: args.repo_dir.clone(),
+                message: "--sign needs a key: pass --key FINGERPRINT or set GPGKEY".into(),
+            })?;
+        Some(lumina_repo::sign::Signer::new(
+            args.gnupg_home.as_deref(),
+            &key,
+        )?)
+    } else {
+        None
+    };
+    let report = lumina_repo::add::add(
+        &fs,
+        &request,
+        signer
+            .as_mut()
+            .map(|s| s as &mut dyn lumina_repo::sign::DetachedSigner),
+    )?;
     let (mut added, mut replaced) = (0, 0);
     for change in &report.changes {
         match change {

@@ -214,10 +214,23 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     let c = args.config.load()?;
     let fs = Fs::new();
     let lock = RepoLock::acquire(&fs, &c.output, "lumina-repo gc")?;
-    let removed = publish::gc(&lock, &fs, &|_: &str| false, clock::now())?;
+    // Files the upstream snapshot lists stay: verified downloads `promote` may publish yet.
+    let (removed, incoming) = lumina_repo::sync::gc(
+        &lock,
+        &fs,
+        &c.repositories,
+        clock::now(),
+        lumina_repo::sync::INCOMING_MAX_AGE,
+    )?;
     eprintln!(
         "deleted {} pool files no kept generation links to",
         removed.len()
     );
+    if !incoming.is_empty() {
+        eprintln!(
+            "deleted {} partial downloads older than a day",
+            incoming.len()
+        );
+    }
     Ok(())
 }

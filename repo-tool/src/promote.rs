@@ -13,10 +13,11 @@
 //!
 //! # Rules
 //!
-//! 1. Pre-checks, per change: a manual hold (by package name or pkgbase), a module constraint
-//!    the new version does not meet, or an age below `min_age` holds the unit. An expedited
-//!    unit (any member's name or its pkgbase in [`Policy::expedited`]) skips the age check
-//!    only.
+//! 1. Pre-checks, per change: a new version that is not available ([`plan_available`]: its
+//!    file or signature failed verification, or was not fetched yet), a manual hold (by
+//!    package name or pkgbase), a module constraint the new version does not meet, or an age
+//!    below `min_age` holds the unit. An expedited unit (any member's name or its pkgbase in
+//!    [`Policy::expedited`]) skips the age check only.
 //! 2. Closure: every run-time dependency of every package in the resulting set resolves
 //!    inside it (by name, provision, versioned constraint or soname, with pacman's
 //!    satisfaction rules, [`crate::depend`]). The planner starts from "every unit that passed
@@ -223,6 +224,12 @@ pub enum HoldReason {
         /// The constraint (`hyprland<0.50`).
         constraint: String,
     },
+    /// The new version's file or signature is not in the pool: sync rejected it (a wrong
+    /// SHA-256, a bad signature, ...) or has not fetched it yet. Nothing overrides this.
+    NotVerified {
+        /// What is wrong, as sync reported it.
+        problem: String,
+    },
     /// A maintainer held the package.
     ManualHold {
         /// The maintainer's reason.
@@ -285,7 +292,23 @@ impl PromotionPlan {
 /// - [`Error::CandidateRemoved`] if a name is both a candidate and a removal.
 /// - [`Error::RemovalNotPublished`] if a removal names a package that is not published.
 pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> Result<PromotionPlan, Error> {
-    let mut solver = Solver::new(input, policy)?;
+    plan_available(input, policy, &BTreeMap::new())
+}
+
+/// Plans a promotion in which the candidates named in `unavailable` (package name ->
+/// problem) cannot be published whatever the policy says: each is held with
+/// [`HoldReason::NotVerified`] (its split siblings with it), which expediting does not
+/// skip, and what depends on it waits as for any held change. A name that is not a
+/// candidate is ignored.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_available(
+    input: &PlanInput<'_>,
+    policy: &Policy,
+    unavailable: &BTreeMap<String, String>,
+) -> Result<PromotionPlan, Error> {
+    let mut solver = Solver::new(input, policy, unavailable)?;
     loop {
         while let Some(instance) = solver.queue.pop_first() {
             solver.check(instance);
@@ -422,7 +445,11 @@ struct ChangeSpec<'a> {
 }
 
 impl<'a> Solver<'a> {
-    fn new(input: &PlanInput<'a>, policy: &Policy) -> Result<Self, Error> {
+    fn new(
+        input: &PlanInput<'a>,
+        policy: &Policy,
+        unavailable: &BTreeMap<String, String>,
+    ) -> Result<Self, Error> {
         let mut published: Vec<&'a RepoPackage> = input.published.iter().collect();
         published.sort_by(|a, b| (&a.pkg.name, &a.repo).cmp(&(&b.pkg.name, &b.repo)));
         if let Some(pair) = published
@@ -569,7 +596,7 @@ impl<'a> Solver<'a> {
             changes,
             units,
         };
-        solver.precheck(policy);
+        solver.precheck(policy, unavailable);
         solver.index();
         solver.active = solver
             .instances
@@ -590,8 +617,9 @@ impl<'a> Solver<'a> {
         Ok(solver)
     }
 
-    /// Applies holds, module constraints and the age rule; holds whole units.
-    fn precheck(&mut self, policy: &Policy) {
+    /// Applies availability, holds, module constraints and the age rule; holds whole
+    /// units.
+    fn precheck(&mut self, policy: &Policy, unavailable: &BTreeMap<String, String>) {
         for unit in &mut self.units {
             let expedited = unit.changes.iter().any(|&c| {
                 let change = &self.changes[c];
@@ -602,7 +630,15 @@ impl<'a> Solver<'a> {
                 let change = &self.changes[c];
                 let new = change.candidate.map(|id| self.instances[id].pkg);
                 let age = Duration::from_secs(self.now.saturating_sub(change.first_seen));
-                let reason = if let Some(reason) = policy
+                let reason = if let Some(problem) = new
+                    .is_some()
+                    .then(|| unavailable.get(change.name))
+                    .flatten()
+                {
+                    Some(HoldReason::NotVerified {
+                        problem: problem.clone(),
+                    })
+                } else if let Some(reason) = policy
                     .holds
                     .get(change.name)
                     .or_else(|| policy.holds.get(change.base))
@@ -1030,6 +1066,7 @@ impl fmt::Display for HoldReason {
             ),
             Self::SplitSiblingHeld { sibling } => write!(f, "split sibling `{sibling}` is held"),
             Self::ModuleConstraint { constraint } => write!(f, "module constraint `{constraint}`"),
+            Self::NotVerified { problem } => write!(f, "not verified: {problem}"),
             Self::ManualHold { reason } => write!(f, "manual hold: {reason}"),
             Self::BreaksDependents { dep, dependents } => write!(
                 f,

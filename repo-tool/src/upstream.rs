@@ -19,12 +19,14 @@
 //!   signature) is not in the pool is not publishable yet, and `promote` holds it;
 //! - `state.json` is written after the snapshot databases it describes, atomically.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use lumina_core::fs::Fs;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::lock::RepoLock;
 use crate::syncdb::{self, Limits, SyncDb};
 
 /// The snapshot directory, relative to the output directory.
@@ -135,6 +137,23 @@ impl SyncState {
         }
         Ok(Some(state))
     }
+
+    /// Write it to `OUT/.upstream/state.json`, atomically, after making durable every
+    /// directory `fs` changed (the snapshot and pool entries it describes).
+    ///
+    /// # Errors
+    /// [`Error::Fs`].
+    pub fn save(&self, fs: &Fs, lock: &RepoLock) -> Result<(), Error> {
+        let out = lock.out();
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Publish {
+            out: out.to_path_buf(),
+            message: format!("cannot serialize the sync state: {e}"),
+        })?;
+        bytes.push(b'\n');
+        fs.create_dir_all(&snapshot_dir(out))?;
+        fs.sync_touched_dirs_and_write_atomic(&state_path(out), &bytes, false)?;
+        Ok(())
+    }
 }
 
 /// Reads the snapshot database of each of `repos`, in order.
@@ -151,4 +170,31 @@ pub fn load_dbs(
         .iter()
         .map(|repo| Ok((repo.clone(), syncdb::read(&db_path(out, repo), limits)?)))
         .collect()
+}
+
+/// The package file names (`%FILENAME%`) the snapshot databases of `repos` list: files
+/// `sync` verified into the pool that `promote` may still publish, so `gc` keeps them. A
+/// repository not synced yet lists nothing.
+///
+/// # Errors
+/// [`Error::InvalidDatabase`] when a snapshot does not validate; [`Error::Fs`].
+pub fn snapshot_files(
+    out: &Path,
+    repos: &[String],
+    limits: &Limits,
+) -> Result<BTreeSet<String>, Error> {
+    let mut names = BTreeSet::new();
+    for repo in repos {
+        let path = db_path(out, repo);
+        if lumina_core::fs::lstat(&path)?.is_none() {
+            continue;
+        }
+        names.extend(
+            syncdb::read(&path, limits)?
+                .entries
+                .into_iter()
+                .map(|e| e.filename),
+        );
+    }
+    Ok(names)
 }

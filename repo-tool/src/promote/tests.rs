@@ -584,6 +584,55 @@ fn expedite_skips_the_age_but_not_the_checks() {
 }
 
 #[test]
+fn a_candidate_that_failed_verification_is_held_and_so_is_what_needs_it() {
+    // libx 2 has a bad signature upstream; its split sibling, and app 2 which needs it,
+    // wait with it. Expediting does not skip verification.
+    let mut scenario = Scenario::new(
+        vec![
+            pkg("libx", "1-1"),
+            pkg("libx-docs", "1-1").base("libx"),
+            pkg("app", "1-1").deps(&["libx"]),
+        ],
+        vec![
+            seen(pkg("libx", "2-1"), 30),
+            seen(pkg("libx-docs", "2-1").base("libx"), 30),
+            seen(pkg("app", "2-1").deps(&["libx>=2"]), 30),
+            seen(pkg("other", "1-1"), 30),
+        ],
+    );
+    scenario.policy.expedited = ["libx".to_owned()].into();
+    let problem = "signature: made by an unknown key `ABCD`";
+    let unavailable: BTreeMap<String, String> = [("libx".to_owned(), problem.to_owned())].into();
+    let input = PlanInput {
+        published: &scenario.published,
+        candidates: &scenario.candidates,
+        removals: &scenario.removals,
+        now: NOW,
+    };
+    let plan = plan_available(&input, &scenario.policy, &unavailable).unwrap();
+    assert_eq!(unresolved(&plan.apply(&scenario.published)), plan.broken);
+    assert_eq!(promoted(&plan), ["other 1-1"]);
+    let not_verified = HoldReason::NotVerified {
+        problem: problem.to_owned(),
+    };
+    assert_eq!(
+        held(&plan),
+        [
+            ("app", unsatisfied("libx>=2")),
+            ("libx", not_verified.clone()),
+            ("libx-docs", sibling("libx")),
+        ]
+    );
+    assert_eq!(not_verified.to_string(), format!("not verified: {problem}"));
+    assert_eq!(
+        serde_json::to_value(&not_verified).unwrap(),
+        serde_json::json!({"kind": "not_verified", "problem": problem})
+    );
+    // Without the problem, the same input promotes everything.
+    assert_eq!(scenario.plan().promote.len(), 4);
+}
+
+#[test]
 fn overdue_is_reported() {
     let mut scenario = Scenario::new(
         vec![pkg("a", "1-1"), pkg("b", "1-1")],

@@ -9,9 +9,15 @@
     clippy::panic
 )]
 
+mod add_sign;
 mod cli;
 mod gnupg;
 mod http;
+mod mirror;
 mod pacman;
+mod promote_cli;
 mod publish;
 mod sign;
+mod stable;
+mod sync;
+mod verify;
