@@ -424,6 +424,64 @@ fn root_and_home_are_snapshotted_together_under_one_transaction() {
 }
 
 #[test]
+fn the_pre_hook_warns_in_one_line_when_lumina_stable_databases_are_stale() {
+    if !require_root("the_pre_hook_warns_in_one_line_when_lumina_stable_databases_are_stale") {
+        return;
+    }
+    let w = World::new(BTRFS);
+    // Lumina-Stable enabled the way `lumina stable enable` leaves pacman.conf, and a
+    // `core.db` pacman synced five days ago (its mtime is the server's Last-Modified).
+    // The test's own pacman runs from the scratch root's pacman.conf, whose `Include`
+    // pacman would resolve on the host: the enabled copy is another file, named by the
+    // record `enable` keeps.
+    write(
+        &w.r().join("var/lib/lumina/stable.json"),
+        r#"{"version":1,"pacman_conf":"/etc/pacman-stable.conf","snippet":"/etc/pacman.d/lumina-stable.conf","gpgdir":"/etc/pacman.d/gnupg","keys":[],"backup":null,"enabled_at":0}"#,
+    );
+    write(
+        &w.r().join("etc/pacman-stable.conf"),
+        "[options]\nArchitecture = auto\n\n# BEGIN lumina-stable\n\
+         Include = /etc/pacman.d/lumina-stable.conf\n# END lumina-stable\n",
+    );
+    write(
+        &w.r().join("etc/pacman.d/lumina-stable.conf"),
+        "[core]\nServer = https://stable.example.org/$repo/os/$arch\n",
+    );
+    let db = w.r().join("var/lib/pacman/sync/core.db");
+    write(&db, "not read\n");
+    lumina_e2e::mounts::run_ok(
+        std::process::Command::new("touch")
+            .args(["-d", "5 days ago"])
+            .arg(&db),
+    );
+    w.publish(foo("1.0-1", "one"));
+    let r = w.root.pacman_ok(["-Syy", "foo"]);
+    let warnings: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("lumina: Lumina-Stable's databases are 5 days old"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one line, the transaction still runs:\n{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("lumina: snapshot 1 (pre) taken with btrfs"),
+        "{}",
+        r.stdout
+    );
+
+    // Freshly synced: silent.
+    lumina_e2e::mounts::run_ok(std::process::Command::new("touch").arg(&db));
+    w.publish(foo("2.0-1", "two"));
+    let r = w.root.pacman_ok(["-Syyu"]);
+    assert!(!r.stdout.contains("Lumina-Stable"), "{}", r.stdout);
+}
+
+#[test]
 fn a_snapshot_that_cannot_be_taken_aborts_the_transaction_or_warns() {
     if !require_root("a_snapshot_that_cannot_be_taken_aborts_the_transaction_or_warns") {
         return;
