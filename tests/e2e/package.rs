@@ -292,6 +292,9 @@ fn makepkg_builds_a_package_that_installs_fires_its_hooks_and_removes_cleanly() 
         .filter(|p| !p.starts_with("var/log/"))
         .filter(|p| !p.starts_with("var/lib/lumina/snapshots/"))
         .filter(|p| !p.starts_with(".lumina-snapshots/"))
+        // The removal's own pre hook ran (and took its snapshot); its post hook went with
+        // the package, so the hand-off stays in /run, a tmpfs on a running system.
+        .filter(|p| p.as_str() != "run/lumina/transaction.json")
         .collect();
     assert!(
         left.is_empty(),
