@@ -316,10 +316,10 @@ fn srcinfo_matches_what_makepkg_prints_for_the_pkgbuild() {
     if !require_root("srcinfo_matches_what_makepkg_prints_for_the_pkgbuild") {
         return;
     }
-    // makepkg refuses to run as root: print it as `nobody`, from a copy it can read.
+    // makepkg refuses to run as root: print it as `nobody`, in a directory it may write.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(checkout().join("PKGBUILD"), dir.path().join("PKGBUILD")).unwrap();
-    run_ok(Command::new("chmod").arg("755").arg(dir.path()));
+    run_ok(Command::new("chmod").arg("777").arg(dir.path()));
     let out = run(Command::new("runuser")
         .args(["-u", "nobody", "--", "makepkg", "--printsrcinfo"])
         .env("LC_ALL", "C")
