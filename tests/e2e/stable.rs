@@ -7,57 +7,17 @@
 //! is the scratch root's (`unshare --mount` + a bind mount), exactly as on the machine
 //! itself. Needs root; fails under `CI=true` without it.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lumina_core::fs::Fs;
 use lumina_core::root::Root;
 use lumina_core::stable::{self, ops};
+use lumina_e2e::http::StaticServer;
 use lumina_e2e::mounts::{run, run_ok};
 use lumina_e2e::pacman::{PkgSpec, ScratchRoot, build_package};
 use lumina_e2e::{Run, bin, require_root, write};
-
-/// `python3 -m http.server` on 127.0.0.1, killed by its pid on drop.
-struct Http {
-    child: Child,
-    port: u16,
-}
-
-impl Http {
-    fn serve(dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no HTTP server"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-}
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A GnuPG home (a signing key's, or pacman's keyring); its agent is stopped on drop.
 struct GpgHome(PathBuf);
@@ -154,7 +114,7 @@ Include = /etc/pacman.d/mirrorlist
 /// `arch/` (unsigned, newer packages).
 struct World {
     root: ScratchRoot,
-    http: Http,
+    http: StaticServer,
     fpr: String,
     web: tempfile::TempDir,
     _keys: Vec<GpgHome>,
@@ -200,7 +160,7 @@ impl World {
                 );
             }
         }
-        let http = Http::serve(w);
+        let http = StaticServer::start(w);
         let root = ScratchRoot::temp();
         write(&root.conf(), ARCH_CONF);
         write(

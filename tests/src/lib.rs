@@ -8,6 +8,7 @@
 #![allow(clippy::panic, clippy::disallowed_methods)]
 
 pub mod chroot;
+pub mod http;
 pub mod mounts;
 pub mod pacman;
 

@@ -3,51 +3,25 @@
 //! every database it serves verifies against the signature it serves.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
 
 use lumina_core::fs::Fs;
+use lumina_e2e::http::StaticServer;
 use lumina_repo::publish::rollback;
 
 use crate::publish::{Gpg, Tree};
 
-/// `python3 -m http.server` on 127.0.0.1; the child is killed (by its pid) on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
+/// The served tree, read over HTTP.
+struct Server(StaticServer);
 
 impl Server {
     fn start(root: &std::path::Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(root)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = Self { child, port };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
+        Self(StaticServer::start(root))
     }
 
     /// `GET path`: the body of a 200 response.
     fn get(&self, path: &str) -> Vec<u8> {
-        let mut c = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut c = TcpStream::connect(("127.0.0.1", self.0.port)).unwrap();
         write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let mut resp = Vec::new();
         c.read_to_end(&mut resp).unwrap();
@@ -67,13 +41,6 @@ impl Server {
             gpg.verify(data, sig, &base);
         }
         String::from_utf8(self.get("/core/os/x86_64/core.db")).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

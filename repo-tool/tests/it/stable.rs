@@ -16,10 +16,8 @@
 //! root, and fails under `CI=true` without.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use lumina_core::fs::Fs;
 use lumina_e2e::pacman::{LocalRepo, ScratchRoot};
@@ -30,47 +28,7 @@ use serde_json::Value;
 use crate::gnupg::{Key, Keyring};
 use crate::promote_cli::{HOUR, Run, lumina_repo};
 
-/// `python3 -m http.server` on 127.0.0.1 serving `root`; killed (by its pid) on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(root: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(root)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self { child, port };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "no server");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use lumina_e2e::http::StaticServer as Server;
 
 /// The scratch root's pacman keyring (`pacman-key --gpgdir`); its agent stopped on drop.
 pub(crate) struct PacmanKeyring(pub(crate) PathBuf);
