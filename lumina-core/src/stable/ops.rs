@@ -412,6 +412,27 @@ fn map_snippet_err(e: SnippetError, template: &str) -> Error {
     }
 }
 
+/// The sections an edit turned off or on, for the report.
+fn section_changes(edit: &conf::Edit) -> Vec<SectionChange> {
+    edit.sections
+        .iter()
+        .map(|(line, name)| SectionChange {
+            line: *line,
+            name: name.clone(),
+        })
+        .collect()
+}
+
+/// The unified diff of pacman.conf from `old` to `new`, labelled with its system path.
+fn conf_diff(root: &Root, conf_path: &Path, old: &str, new: &str) -> String {
+    crate::stable::diff::unified(
+        old,
+        new,
+        &label(root, conf_path, "a"),
+        &label(root, conf_path, "b"),
+    )
+}
+
 fn label(root: &Root, p: &Path, side: &str) -> String {
     let sys = root
         .to_system(p)
@@ -553,22 +574,10 @@ pub fn enable(
         snippet_action,
         repos: rendered.repos.clone(),
         servers: rendered.servers.clone(),
-        sections: edit
-            .sections
-            .iter()
-            .map(|(line, name)| SectionChange {
-                line: *line,
-                name: name.clone(),
-            })
-            .collect(),
+        sections: section_changes(&edit),
         keys,
         commands: commands.clone(),
-        diff: crate::stable::diff::unified(
-            &text,
-            &edit.text,
-            &label(root, &conf_path, "a"),
-            &label(root, &conf_path, "b"),
-        ),
+        diff: conf_diff(root, &conf_path, &text, &edit.text),
         warnings,
     };
     if opts.dry_run || !changed {
@@ -734,22 +743,10 @@ pub fn disable(root: &Root, fs: &Fs, opts: &DisableOptions) -> Result<Report, Er
         snippet_action,
         repos,
         servers,
-        sections: edit
-            .sections
-            .iter()
-            .map(|(line, name)| SectionChange {
-                line: *line,
-                name: name.clone(),
-            })
-            .collect(),
+        sections: section_changes(&edit),
         keys,
         commands: commands.clone(),
-        diff: crate::stable::diff::unified(
-            &text,
-            &edit.text,
-            &label(root, &conf_path, "a"),
-            &label(root, &conf_path, "b"),
-        ),
+        diff: conf_diff(root, &conf_path, &text, &edit.text),
         warnings,
     };
     if opts.dry_run || !changed {
