@@ -115,12 +115,17 @@ pub fn pre(root: &Root, names: &[String], skip: bool) -> Outcome {
         handoff_without_snapshot(root);
         return out;
     }
-    // A stale Lumina-Stable mirror never goes unnoticed: one line, never an abort.
-    let out =
-        match lumina_core::stable::freshness(root, now(), lumina_core::stable::DEFAULT_MAX_AGE) {
-            Some(warning) => out.line(warning),
-            None => out,
-        };
+    // A stale Lumina-Stable mirror never goes unnoticed (unless `stable: { warn: false }`):
+    // one line, never an abort.
+    let stale = config
+        .stable
+        .warn
+        .then(|| lumina_core::stable::freshness(root, now(), config.stable.max_age))
+        .flatten();
+    let out = match stale {
+        Some(warning) => out.line(warning),
+        None => out,
+    };
     match take_pre(root, &config, names) {
         Ok(Some((id, backend))) => out.line(format!("snapshot {id} (pre) taken with {backend}")),
         Ok(None) => {

@@ -1,8 +1,10 @@
-//! `/etc/lumina/config.yaml`: the system's snapshot policy, read by the hooks and by
-//! `lumina snapshot`. Absent means the defaults; present but wrong means one diagnostic
-//! with file, line and column (the same checks and format as the registry).
+//! `/etc/lumina/config.yaml`: the system's snapshot policy and Lumina-Stable freshness check,
+//! read by the hooks, `lumina snapshot` and `lumina stable status`. Absent means the
+//! defaults; present but wrong means one diagnostic with file, line and column (the same
+//! checks and format as the registry).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -29,9 +31,12 @@ pub const KEYS: &[&str] = &[
     "users",
     "system_profile",
     "tools",
+    "stable",
 ];
 /// Keys of `retention`.
 pub const RETENTION_KEYS: &[&str] = &["keep", "keep_important", "min_free"];
+/// Keys of `stable`.
+pub const STABLE_KEYS: &[&str] = &["max_age", "warn"];
 /// Keys of `tools`.
 pub const TOOL_KEYS: &[&str] = &["zfs", "snapper", "lumina"];
 /// Values of `backend`.
@@ -85,6 +90,21 @@ pub struct Tools {
     pub lumina: PathBuf,
 }
 
+/// The Lumina-Stable freshness check (`stable:`), applied by the pre hook and by
+/// `lumina stable status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stable {
+    /// Stale when the newest synced database was published longer ago than this.
+    #[serde(serialize_with = "serialize_duration")]
+    pub max_age: Duration,
+    /// `false`: the pre hook does not warn (`lumina stable status` still reports).
+    pub warn: bool,
+}
+
+fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
 /// The system configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
@@ -112,6 +132,8 @@ pub struct Config {
     pub system_profile: Option<PathBuf>,
     /// Tool paths.
     pub tools: Tools,
+    /// The Lumina-Stable freshness check.
+    pub stable: Stable,
 }
 
 impl Default for Config {
@@ -145,6 +167,10 @@ impl Default for Config {
                 zfs: "zfs".into(),
                 snapper: "snapper".into(),
                 lumina: "/usr/bin/lumina".into(),
+            },
+            stable: Stable {
+                max_age: crate::stable::DEFAULT_MAX_AGE,
+                warn: true,
             },
         }
     }
@@ -362,6 +388,7 @@ impl Config {
                     }
                 }
                 "system_profile" => c.system_profile = Some(abs_path(&src, v, "`system_profile`")?),
+                "stable" => c.stable = stable(&src, v)?,
                 _ => {
                     let entries = map(
                         &src,
@@ -394,6 +421,111 @@ fn abs_path(src: &Src<'_>, v: Node, what: &str) -> Res<PathBuf> {
             .hint("system paths are absolute"));
     }
     Ok(crate::paths::normalize(Path::new(&s)))
+}
+
+fn stable(src: &Src<'_>, v: Node) -> Res<Stable> {
+    let entries = map(
+        src,
+        v,
+        "`stable`",
+        "stable: { max_age: 72h, warn: true }",
+        "write the Lumina-Stable freshness check as a mapping",
+    )?;
+    let mut s = Config::default().stable;
+    for (k, v) in fields(src, entries, STABLE_KEYS, "in `stable`")? {
+        if k == "max_age" {
+            s.max_age = duration(src, v, "`max_age`")?;
+            continue;
+        }
+        s.warn = match v.kind {
+            Kind::Bool(b) => b,
+            ref other => {
+                return Err(src
+                    .err(
+                        v.pos,
+                        format!(
+                            "`warn` must be `true` or `false`, found {}",
+                            other.describe()
+                        ),
+                    )
+                    .expected("`true` or `false`")
+                    .hint("`false` silences the pre hook's warning; YAML 1.2: `no` is a string"));
+            }
+        };
+    }
+    Ok(s)
+}
+
+/// A positive duration such as `72h`: see [`parse_duration`].
+fn duration(src: &Src<'_>, v: Node, what: &str) -> Res<Duration> {
+    let expected = "a number and a unit, e.g. `72h`, `90m`, `3d` or `1d12h` (units `s`, `m`, \
+                    `h`, `d`, `w`)";
+    let (text, pos) = match v.kind {
+        Kind::Int(n) => {
+            return Err(src
+                .err(v.pos, format!("{what} is the number `{n}` without a unit"))
+                .expected(expected)
+                .hint(format!("write `{n}h` for hours or `{n}d` for days")));
+        }
+        _ => string(src, v, what)?,
+    };
+    match parse_duration(&text) {
+        Some(d) if d.is_zero() => Err(src
+            .err(pos, format!("{what} `{text}` is zero"))
+            .expected("a duration longer than zero, e.g. `72h`")
+            .hint("to silence the warning, write `warn: false`")),
+        Some(d) => Ok(d),
+        None => Err(src
+            .err(pos, format!("{what} `{text}` is not a duration"))
+            .expected(expected)
+            .hint("write whole numbers, each followed by its unit, without spaces")),
+    }
+}
+
+/// Parse `72h`, `90m`, `3d`, `1w`, `30s` or a sequence such as `1d12h` (the syntax of
+/// `lumina-repo`'s `repo.yaml`). `None` for anything else, including a number without a
+/// unit or an overflow.
+#[must_use]
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut parts = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return None,
+        };
+        if digits.is_empty() {
+            return None;
+        }
+        let n: u64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        digits.clear();
+        parts += 1;
+    }
+    (digits.is_empty() && parts > 0).then(|| Duration::from_secs(total))
+}
+
+/// A duration in one unit, as the configuration can write it: `72h` (whole hours, the
+/// unit the freshness warning counts in), else `90m`, else `45s`.
+#[must_use]
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 fn retention(src: &Src<'_>, v: Node) -> Res<Retention> {
@@ -487,6 +619,106 @@ mod tests {
             e.starts_with("config.yaml:1:12: a subject `home` is not an absolute path"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_stable_section_sets_the_freshness_threshold_and_the_warning() {
+        let c = parse("version: 1\nstable:\n  max_age: 3d\n  warn: false\n").unwrap();
+        assert_eq!(
+            c.stable,
+            Stable {
+                max_age: Duration::from_secs(3 * 86_400),
+                warn: false
+            }
+        );
+        for (text, secs) in [
+            ("72h", 72 * 3600),
+            ("90m", 90 * 60),
+            ("1d12h", 36 * 3600),
+            ("1w", 7 * 86_400),
+        ] {
+            let c = parse(&format!("stable: {{ max_age: {text} }}\n")).unwrap();
+            assert_eq!(c.stable.max_age, Duration::from_secs(secs), "{text}");
+            assert!(c.stable.warn, "absent `warn` is the default");
+        }
+        // Absent: 72 hours, warn.
+        assert_eq!(
+            parse("version: 1\n").unwrap().stable.max_age.as_secs(),
+            72 * 3600
+        );
+        assert_eq!(parse("stable:\n").unwrap().stable, Config::default().stable);
+    }
+
+    #[test]
+    fn a_bad_stable_section_names_file_line_and_column() {
+        let e = parse("version: 1\nstable:\n  max_ag: 48h\n").unwrap_err();
+        assert_eq!(
+            e,
+            "config.yaml:3:3: unknown key `max_ag` in `stable`\n  |\n3 |   max_ag: 48h\n  |   ^\n  \
+             expected: one of `max_age`, `warn`\n\nhint: did you mean `max_age`?"
+        );
+        let e = parse("stable:\n  max_age: soon\n").unwrap_err();
+        assert!(
+            e.starts_with("config.yaml:2:12: `max_age` `soon` is not a duration"),
+            "{e}"
+        );
+        assert!(
+            e.contains("expected: a number and a unit, e.g. `72h`"),
+            "{e}"
+        );
+        let e = parse("stable: { max_age: 72 }\n").unwrap_err();
+        assert!(
+            e.starts_with("config.yaml:1:20: `max_age` is the number `72` without a unit"),
+            "{e}"
+        );
+        assert!(e.contains("hint: write `72h` for hours"), "{e}");
+        let e = parse("stable:\n  max_age: 0h\n").unwrap_err();
+        assert!(
+            e.starts_with("config.yaml:2:12: `max_age` `0h` is zero"),
+            "{e}"
+        );
+        assert!(
+            e.contains("hint: to silence the warning, write `warn: false`"),
+            "{e}"
+        );
+        let e = parse("stable:\n  warn: no\n").unwrap_err();
+        assert!(
+            e.starts_with(
+                "config.yaml:2:9: `warn` must be `true` or `false`, found the string `no`"
+            ),
+            "{e}"
+        );
+        let e = parse("stable: 72h\n").unwrap_err();
+        assert!(
+            e.starts_with("config.yaml:1:9: `stable` must be a mapping"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durations_parse_and_format_back() {
+        for bad in [
+            "",
+            "72",
+            "h",
+            "1.5h",
+            "1 h",
+            "-1h",
+            "1y",
+            "99999999999999999999w",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        for (secs, text) in [
+            (72 * 3600, "72h"),
+            (7 * 86_400, "168h"),
+            (90 * 60, "90m"),
+            (3601, "3601s"),
+        ] {
+            let d = Duration::from_secs(secs);
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text), Some(d));
+        }
     }
 
     #[test]

@@ -87,6 +87,54 @@ impl World {
         let bid = m["parts"][0]["backend_id"].as_str().unwrap();
         self.r().join(bid.trim_start_matches('/'))
     }
+
+    /// Lumina-Stable enabled the way `lumina stable enable` leaves pacman.conf, and a
+    /// `core.db` pacman synced `ago` (`touch -d` syntax: its mtime is the server's
+    /// Last-Modified). Returns that database's path.
+    ///
+    /// The test's own pacman runs from the scratch root's pacman.conf, whose `Include`
+    /// pacman would resolve on the host: the enabled copy is another file, named by the
+    /// record `enable` keeps.
+    fn lumina_stable_synced(&self, ago: &str) -> PathBuf {
+        write(
+            &self.r().join("var/lib/lumina/stable.json"),
+            r#"{"version":1,"pacman_conf":"/etc/pacman-stable.conf","snippet":"/etc/pacman.d/lumina-stable.conf","gpgdir":"/etc/pacman.d/gnupg","keys":[],"backup":null,"enabled_at":0}"#,
+        );
+        write(
+            &self.r().join("etc/pacman-stable.conf"),
+            "[options]\nArchitecture = auto\n\n# BEGIN lumina-stable\n\
+             Include = /etc/pacman.d/lumina-stable.conf\n# END lumina-stable\n",
+        );
+        write(
+            &self.r().join("etc/pacman.d/lumina-stable.conf"),
+            "[core]\nServer = https://stable.example.org/$repo/os/$arch\n",
+        );
+        let db = self.r().join("var/lib/pacman/sync/core.db");
+        write(&db, "not read\n");
+        lumina_e2e::mounts::run_ok(
+            std::process::Command::new("touch")
+                .args(["-d", ago])
+                .arg(&db),
+        );
+        db
+    }
+
+    /// The `lumina: Lumina-Stable ...` lines of a pacman run's output.
+    fn stale_warnings(stdout: &str) -> Vec<&str> {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("lumina: Lumina-Stable's databases are "))
+            .collect()
+    }
+
+    /// `lumina stable status --json`'s `freshness`.
+    fn stable_freshness(&self) -> serde_json::Value {
+        let r = self.lumina(&["stable", "status", "--json"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["enabled"], true, "{v}");
+        v["freshness"].clone()
+    }
 }
 
 fn foo(version: &str, data: &str) -> PkgSpec {
@@ -429,42 +477,19 @@ fn the_pre_hook_warns_in_one_line_when_lumina_stable_databases_are_stale() {
         return;
     }
     let w = World::new(BTRFS);
-    // Lumina-Stable enabled the way `lumina stable enable` leaves pacman.conf, and a
-    // `core.db` pacman synced five days ago (its mtime is the server's Last-Modified).
-    // The test's own pacman runs from the scratch root's pacman.conf, whose `Include`
-    // pacman would resolve on the host: the enabled copy is another file, named by the
-    // record `enable` keeps.
-    write(
-        &w.r().join("var/lib/lumina/stable.json"),
-        r#"{"version":1,"pacman_conf":"/etc/pacman-stable.conf","snippet":"/etc/pacman.d/lumina-stable.conf","gpgdir":"/etc/pacman.d/gnupg","keys":[],"backup":null,"enabled_at":0}"#,
-    );
-    write(
-        &w.r().join("etc/pacman-stable.conf"),
-        "[options]\nArchitecture = auto\n\n# BEGIN lumina-stable\n\
-         Include = /etc/pacman.d/lumina-stable.conf\n# END lumina-stable\n",
-    );
-    write(
-        &w.r().join("etc/pacman.d/lumina-stable.conf"),
-        "[core]\nServer = https://stable.example.org/$repo/os/$arch\n",
-    );
-    let db = w.r().join("var/lib/pacman/sync/core.db");
-    write(&db, "not read\n");
-    lumina_e2e::mounts::run_ok(
-        std::process::Command::new("touch")
-            .args(["-d", "5 days ago"])
-            .arg(&db),
-    );
+    let db = w.lumina_stable_synced("5 days ago");
     w.publish(foo("1.0-1", "one"));
     let r = w.root.pacman_ok(["-Syy", "foo"]);
-    let warnings: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("lumina: Lumina-Stable's databases are 5 days old"))
-        .collect();
+    let warnings = World::stale_warnings(&r.stdout);
     assert_eq!(
         warnings.len(),
         1,
         "one line, the transaction still runs:\n{}",
+        r.stdout
+    );
+    assert!(
+        warnings[0].starts_with("lumina: Lumina-Stable's databases are 5 days old"),
+        "{}",
         r.stdout
     );
     assert!(
@@ -479,6 +504,119 @@ fn the_pre_hook_warns_in_one_line_when_lumina_stable_databases_are_stale() {
     w.publish(foo("2.0-1", "two"));
     let r = w.root.pacman_ok(["-Syyu"]);
     assert!(!r.stdout.contains("Lumina-Stable"), "{}", r.stdout);
+}
+
+#[test]
+fn the_stable_section_of_the_config_sets_when_the_pre_hook_warns() {
+    if !require_root("the_stable_section_of_the_config_sets_when_the_pre_hook_warns") {
+        return;
+    }
+    // Databases 30 hours old: fresh by the default 72 h, stale by `max_age: 1d`.
+    let w = World::new(&format!("{BTRFS}stable:\n  max_age: 1d\n"));
+    w.lumina_stable_synced("30 hours ago");
+    w.publish(foo("1.0-1", "one"));
+    let r = w.root.pacman_ok(["-Syy", "foo"]);
+    let warnings = World::stale_warnings(&r.stdout);
+    assert_eq!(warnings.len(), 1, "{}", r.stdout);
+    assert!(
+        warnings[0].starts_with("lumina: Lumina-Stable's databases are 30 hours old"),
+        "{}",
+        r.stdout
+    );
+    // `lumina stable status` applies the same threshold and shows it.
+    let f = w.stable_freshness();
+    assert_eq!(
+        (&f["max_age"], &f["max_age_secs"], &f["warn"], &f["stale"]),
+        (
+            &serde_json::json!("24h"),
+            &serde_json::json!(86_400),
+            &serde_json::json!(true),
+            &serde_json::json!(true)
+        ),
+        "{f}"
+    );
+    let text = w.lumina(&["stable", "status"]);
+    assert!(
+        text.stdout.contains(
+            "freshness: stale after 24h; the pre hook warns (`stable:` in /etc/lumina/config.yaml)"
+        ),
+        "{text:?}"
+    );
+    assert!(
+        text.stderr
+            .contains("warning: Lumina-Stable's databases are 30 hours old"),
+        "{text:?}"
+    );
+
+    // The default threshold: the same databases are fresh, the hook is silent.
+    write(&w.r().join("etc/lumina/config.yaml"), BTRFS);
+    w.publish(foo("2.0-1", "two"));
+    let r = w.root.pacman_ok(["-Syyu"]);
+    assert!(World::stale_warnings(&r.stdout).is_empty(), "{}", r.stdout);
+    let f = w.stable_freshness();
+    assert_eq!(
+        (&f["max_age"], &f["stale"]),
+        (&serde_json::json!("72h"), &serde_json::json!(false))
+    );
+
+    // `warn: false`: stale by its `max_age`, yet the hook says nothing; the snapshot is
+    // still taken, and `lumina stable status` still reports.
+    write(
+        &w.r().join("etc/lumina/config.yaml"),
+        &format!("{BTRFS}stable:\n  max_age: 90m\n  warn: false\n"),
+    );
+    w.publish(foo("3.0-1", "three"));
+    let r = w.root.pacman_ok(["-Syyu"]);
+    assert!(World::stale_warnings(&r.stdout).is_empty(), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("lumina: snapshot 5 (pre) taken with btrfs"),
+        "{}",
+        r.stdout
+    );
+    let f = w.stable_freshness();
+    assert_eq!(
+        (&f["max_age"], &f["warn"], &f["stale"]),
+        (
+            &serde_json::json!("90m"),
+            &serde_json::json!(false),
+            &serde_json::json!(true)
+        ),
+        "{f}"
+    );
+    let text = w.lumina(&["stable", "status"]);
+    assert!(
+        text.stdout
+            .contains("freshness: stale after 90m; the pre hook does not warn"),
+        "{text:?}"
+    );
+
+    // A bad value is a config error like any other: file:line:column, and with the default
+    // `on_failure: abort` the transaction does not run; `lumina stable status` exits 2.
+    write(
+        &w.r().join("etc/lumina/config.yaml"),
+        &format!("{BTRFS}stable:\n  max_age: soon\n"),
+    );
+    w.publish(PkgSpec::new("bar", "1.0-1").file("usr/share/bar/data", "bar"));
+    let before = w.root.installed();
+    let r = w.root.pacman(["-Sy", "bar"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "lumina: cannot read the snapshot policy: /etc/lumina/config.yaml:4:12: `max_age` \
+             `soon` is not a duration; the transaction was not run"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.root.installed(), before);
+    let s = w.lumina(&["stable", "status", "--json"]);
+    assert_eq!(s.code, 2, "{s:?}");
+    assert!(
+        s.stderr
+            .contains("config.yaml:4:12: `max_age` `soon` is not a duration"),
+        "{s:?}"
+    );
 }
 
 #[test]

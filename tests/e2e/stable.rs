@@ -382,6 +382,9 @@ fn enable_takes_core_and_extra_from_lumina_stable_and_disable_gives_them_back() 
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["enabled"], true);
     assert_eq!(v["synced"]["signed"], true);
+    // No `stable:` in /etc/lumina/config.yaml: the default threshold, fresh.
+    assert_eq!(v["freshness"]["max_age"], "72h");
+    assert_eq!(v["freshness"]["stale"], false);
 
     // Again: nothing to do, nothing written, no new backup.
     let enabled = w.conf_bytes();

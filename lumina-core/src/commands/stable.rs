@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use lumina_core::config::Config;
 use lumina_core::exit::ExitStatus;
 use lumina_core::root::Root;
 use lumina_core::stable::ops::{self, DisableOptions, EnableOptions, Report};
@@ -120,7 +121,14 @@ fn print_report(r: &Report, json: bool, printer: &Printer) -> anyhow::Result<()>
 }
 
 fn status(root: &Root, json: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let s = ops::status(root);
+    // The pre hook's threshold (`stable:` in /etc/lumina/config.yaml); a broken file is
+    // bad input (exit 2), as for `lumina snapshot`.
+    let policy = Config::load(root)?.stable;
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let s = ops::status(root, &policy, now);
     if json {
         printer.out(&serde_json::to_string_pretty(&s)?);
         return Ok(ExitStatus::Success);
@@ -138,10 +146,6 @@ fn status(root: &Root, json: bool, printer: &Printer) -> anyhow::Result<ExitStat
         s.repos.join("], [")
     ));
     printer.out(&format!("mirror: {}", s.servers.join(", ")));
-    let now = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     match s.synced {
         Some(at) => printer.out(&format!(
             "databases: {} {} ({} hours ago)",
@@ -151,7 +155,17 @@ fn status(root: &Root, json: bool, printer: &Printer) -> anyhow::Result<ExitStat
         )),
         None => printer.out("databases: not synced yet; run `pacman -Sy`"),
     }
-    if let Some(msg) = stable::freshness(root, now, stable::DEFAULT_MAX_AGE) {
+    printer.out(&format!(
+        "freshness: stale after {}; the pre hook {} (`stable:` in {})",
+        s.freshness.max_age,
+        if s.freshness.warn {
+            "warns"
+        } else {
+            "does not warn"
+        },
+        lumina_core::root::CONFIG
+    ));
+    if let Some(msg) = &s.freshness.message {
         printer.note(&format!("warning: {msg}"));
     }
     Ok(ExitStatus::Success)

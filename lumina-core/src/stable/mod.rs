@@ -40,7 +40,10 @@
 //! copy was published; it is covered by the signature pacman verified, so a mirror that
 //! replays old files with fresh dates cannot hide its age. [`freshness`] takes, for each
 //! repository of the snippet, the signature's creation time (the database's mtime when it
-//! has no readable signature) and looks at the newest.
+//! has no readable signature) and looks at the newest. The threshold (default
+//! [`DEFAULT_MAX_AGE`]) and whether the hook warns at all are `stable: { max_age, warn }` in
+//! `/etc/lumina/config.yaml` ([`crate::config::Stable`]); `lumina stable status` applies the
+//! same threshold and shows it ([`Freshness`]).
 
 pub mod conf;
 pub mod diff;
@@ -69,7 +72,8 @@ pub const PACMAN_CONF: &str = "/etc/pacman.conf";
 pub const GPGDIR: &str = "/etc/pacman.d/gnupg";
 /// The template built into `lumina`, used when [`TEMPLATE`] is not installed.
 pub const EMBEDDED_TEMPLATE: &str = include_str!("../../../pkg/lumina-stable.conf");
-/// The default age from which [`freshness`] warns: 72 hours.
+/// The default age from which [`freshness`] warns: 72 hours (`stable.max_age` in
+/// `/etc/lumina/config.yaml` changes it).
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(72 * 3600);
 
 /// Why a `lumina stable` command stopped. Nothing was changed unless the variant says so.
@@ -248,6 +252,45 @@ pub fn stale_message(at: SyncedAt, now: u64, max_age: Duration, snippet: &Path) 
         utc_minute(at.time),
         snippet.display()
     ))
+}
+
+/// The freshness check as `lumina stable status` reports it: the threshold and the switch
+/// of `stable:` in `/etc/lumina/config.yaml`, and how the synced databases compare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Freshness {
+    /// Stale after this (`stable.max_age`), as the configuration writes it: `72h`.
+    pub max_age: String,
+    /// The same, in seconds.
+    pub max_age_secs: u64,
+    /// The pre hook prints its warning (`stable.warn`).
+    pub warn: bool,
+    /// Seconds since the newest synced database was published; `None` when nothing was
+    /// synced (or Lumina-Stable is not enabled).
+    pub age_secs: Option<u64>,
+    /// Older than `max_age`.
+    pub stale: bool,
+    /// The warning, when stale (whether or not the hook prints it).
+    pub message: Option<String>,
+}
+
+impl Freshness {
+    /// Compare `synced` (from [`synced_at`]) at `now` with `policy`. Pure.
+    pub fn of(
+        synced: Option<SyncedAt>,
+        now: u64,
+        policy: &crate::config::Stable,
+        snippet: &Path,
+    ) -> Self {
+        let message = synced.and_then(|at| stale_message(at, now, policy.max_age, snippet));
+        Self {
+            max_age: crate::config::format_duration(policy.max_age),
+            max_age_secs: policy.max_age.as_secs(),
+            warn: policy.warn,
+            age_secs: synced.map(|at| now.saturating_sub(at.time)),
+            stale: message.is_some(),
+            message,
+        }
+    }
 }
 
 /// The one-line warning the pre-transaction hook prints when Lumina-Stable is enabled under

@@ -19,8 +19,8 @@ use serde::Serialize;
 use super::conf::{self, Kind};
 use super::snippet::{self, SnippetError};
 use super::{
-    EMBEDDED_TEMPLATE, Error, GPGDIR, KEY, PACMAN_CONF, RECORD, Record, RecordKey, SNIPPET,
-    SyncedAt, TEMPLATE,
+    EMBEDDED_TEMPLATE, Error, Freshness, GPGDIR, KEY, PACMAN_CONF, RECORD, Record, RecordKey,
+    SNIPPET, SyncedAt, TEMPLATE,
 };
 use crate::fs::Fs;
 use crate::root::Root;
@@ -156,6 +156,8 @@ pub struct Status {
     pub synced: Option<SyncedAt>,
     /// The record `enable` keeps.
     pub record: Option<Record>,
+    /// The freshness check the pre hook applies, and its verdict.
+    pub freshness: Freshness,
 }
 
 fn argv(program: &Path, args: &[&std::ffi::OsStr]) -> Vec<String> {
@@ -773,8 +775,8 @@ pub fn disable(root: &Root, fs: &Fs, opts: &DisableOptions) -> Result<Report, Er
 }
 
 /// Is Lumina-Stable enabled under `root`, from which mirror, and how old are its synced
-/// databases? Read-only.
-pub fn status(root: &Root) -> Status {
+/// databases at `now` (seconds since the epoch), stale by `policy`? Read-only.
+pub fn status(root: &Root, policy: &crate::config::Stable, now: u64) -> Status {
     let record = Record::load(root);
     match super::enabled(root) {
         Some((conf_path, snippet_path, repos)) => {
@@ -798,6 +800,7 @@ pub fn status(root: &Root) -> Status {
                 })
                 .unwrap_or_default();
             let synced = super::synced_at(root, &conf_path, &repos);
+            let freshness = Freshness::of(synced, now, policy, &snippet_path);
             Status {
                 enabled: true,
                 pacman_conf: conf_path,
@@ -806,6 +809,7 @@ pub fn status(root: &Root) -> Status {
                 servers,
                 synced,
                 record,
+                freshness,
             }
         }
         None => Status {
@@ -818,6 +822,7 @@ pub fn status(root: &Root) -> Status {
             servers: Vec::new(),
             synced: None,
             record,
+            freshness: Freshness::of(None, now, policy, Path::new(SNIPPET)),
         },
     }
 }

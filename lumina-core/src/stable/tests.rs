@@ -154,6 +154,45 @@ fn stale_message_names_age_date_and_file() {
     );
 }
 
+#[test]
+fn status_applies_the_configured_threshold_and_shows_it() {
+    let at = SyncedAt {
+        time: 1_795_168_800,
+        signed: true,
+    };
+    let snippet = Path::new(SNIPPET);
+    let now = at.time + 30 * 3600;
+    let default = crate::config::Config::default().stable;
+    let f = Freshness::of(Some(at), now, &default, snippet);
+    assert_eq!(
+        (
+            f.max_age.as_str(),
+            f.max_age_secs,
+            f.warn,
+            f.age_secs,
+            f.stale
+        ),
+        ("72h", 72 * 3600, true, Some(30 * 3600), false)
+    );
+    assert_eq!(f.message, None);
+    // `stable: { max_age: 1d, warn: false }`: stale at 30 hours; the verdict stands even
+    // though the hook stays silent.
+    let policy = crate::config::Stable {
+        max_age: Duration::from_secs(86_400),
+        warn: false,
+    };
+    let f = Freshness::of(Some(at), now, &policy, snippet);
+    assert_eq!((f.max_age.as_str(), f.warn, f.stale), ("24h", false, true));
+    assert_eq!(
+        f.message,
+        stale_message(at, now, policy.max_age, snippet),
+        "the hook's text"
+    );
+    // Nothing synced: no age, not stale.
+    let f = Freshness::of(None, now, &policy, snippet);
+    assert_eq!((f.age_secs, f.stale, f.message), (None, false, None));
+}
+
 /// A root with an enabled pacman.conf, snippet and record, and synced databases.
 fn enabled_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
