@@ -178,6 +178,10 @@ pub struct Verified {
     pub fingerprint: String,
     /// When it was made, in seconds since the Unix epoch, if the signature says.
     pub created: Option<u64>,
+    /// The fingerprint of the key that made each signature, in order (a file can carry
+    /// more than one; every one is good and trusted). For a subkey's signature this is the
+    /// subkey's fingerprint: [`Verifier::primary_fingerprint`] names its primary key.
+    pub signers: Vec<String>,
 }
 
 /// Checks detached signatures against one keyring (a GnuPG home).
@@ -285,16 +289,33 @@ impl Verifier {
                     validity: validity_name(validity).to_owned(),
                 });
             }
-            good.get_or_insert(Verified {
-                fingerprint: key,
+            good.get_or_insert_with(|| Verified {
+                fingerprint: key.clone(),
                 created: s.creation_time().and_then(|t| {
                     t.duration_since(std::time::UNIX_EPOCH)
                         .ok()
                         .map(|d| d.as_secs())
                 }),
-            });
+                signers: Vec::new(),
+            })
+            .signers
+            .push(key);
         }
         good.ok_or_else(|| SignatureProblem::Malformed("it holds no signature".into()))
+    }
+
+    /// The fingerprint of the primary key of `key` (a primary key's or a subkey's
+    /// fingerprint, as [`Verified::signers`] gives it) in this keyring; `None` when the
+    /// keyring does not have it.
+    pub fn primary_fingerprint(&mut self, key: &str) -> Option<String> {
+        let found = self.ctx.get_key(key).ok()?;
+        let primary = found.fingerprint().ok()?.to_owned();
+        // A fingerprint names one key: make sure the key found is that key or has it as a
+        // subkey (not a key that merely matched the text some other way).
+        found
+            .subkeys()
+            .any(|k| k.fingerprint().is_ok_and(|f| f.eq_ignore_ascii_case(key)))
+            .then_some(primary)
     }
 
     /// Verify `sig`, a binary detached signature, over `data`.

@@ -35,7 +35,17 @@ retried with backoff, resumed with HTTP Range), checked against its entry's `%CS
 fails is rejected, with the field at fault (`%SHA256SUM%`, `%CSIZE%`, `signature`, \
 `%PGPSIG%`, `download`); `promote` holds it, and the next sync tries it again.
 
-A second sync with nothing new downloads nothing and rewrites nothing.
+Databases are fetched conditionally, as pacman and mirror scripts do: \
+`OUTPUT/.upstream/state.json` records each snapshot database's SHA-256, size and the server's \
+`ETag` and `Last-Modified`, and the next sync sends them as `If-None-Match` and \
+`If-Modified-Since`. On `304 Not Modified` the snapshot stays (nothing downloaded; the \
+repository is reported `not modified`); a server that ignores them simply sends the database \
+again. A snapshot that no longer has its recorded size and SHA-256 (damaged, removed) is \
+fetched unconditionally. A `file://` upstream is compared by mtime (to the nanosecond) and \
+size, and read only when either changed.
+
+A second sync with nothing new downloads nothing and rewrites nothing; it still fetches package \
+files missing from the pool and tries rejected ones again.
 
 Example, from a timer before `lumina-repo promote`:
   lumina-repo sync --config /etc/lumina-repo/repo.yaml";
@@ -57,21 +67,28 @@ Check a published tree: every database's signature, and every entry's file.
 
 DIR is a tree root: `OUTPUT/current`, or any copy of it (an rsync mirror). Without DIR, \
 `OUTPUT/current` of `repo.yaml` is checked. For every `$repo/os/$arch/$repo.db`: its `.sig` \
-verifies against the Lumina key; it parses (an entry whose `%FILENAME%` has `/` or `..` is \
-named); every entry's file is present inside the tree (no symlink leading out), with the \
-entry's size and SHA-256, and its `.sig` verifies against the upstream keyring or the Lumina \
-key. Each problem names the repository, the package and the field. It only reads.
+verifies against the Lumina keyring and was made by the Lumina signing key (`signing.key` of \
+`repo.yaml`, or `--key`; a subkey of it counts); it parses (an entry whose `%FILENAME%` has \
+`/` or `..` is named); every entry's file is present inside the tree (no symlink leading \
+out), with the entry's size and SHA-256, and a valid `.sig`: by the Lumina signing key in \
+the `lumina` repository, by a key of the upstream keyring in the others (what `sync` admits; \
+nothing re-signs upstream packages). A good signature by another key, even one the keyring \
+trusts, is a problem naming the signer and the expected key. Without `repo.yaml` and \
+`--key`, any key the Lumina keyring trusts is accepted and a warning says the signer is not \
+pinned. Each problem names the repository, the package and the field. It only reads.
 
-Example, on a downstream mirror:
+Example, on a downstream mirror, during a key rotation (either key accepted):
   lumina-repo verify /srv/mirror/lumina-stable --keyring /etc/lumina-repo/gnupg \\
-      --upstream-keyring /etc/pacman.d/gnupg";
+      --upstream-keyring /etc/pacman.d/gnupg --key OLD_FINGERPRINT --key NEW_FINGERPRINT";
 
 /// `verify`: exit statuses.
 pub const VERIFY_AFTER_HELP: &str = "\
 Exit status:
   0  the tree is clean
-  1  problems were found (each is listed), or the check could not run (a keyring, I/O)
-  2  bad input: the command line or `repo.yaml`";
+  1  problems were found (each is listed; a signature by a key other than the pinned one is
+     one), or the check could not run (a keyring, none of the pinned keys in the Lumina
+     keyring, I/O)
+  2  bad input: the command line (a `--key` that is not a full fingerprint) or `repo.yaml`";
 
 /// `sync`.
 #[derive(Debug, Args)]
@@ -96,8 +113,8 @@ pub struct SyncArgs {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
 
-    /// Print a JSON summary on standard output: repositories, entries, files downloaded,
-    /// files already in the pool, the rejected entries.
+    /// Print a JSON summary on standard output: repositories (entries, `changed`,
+    /// `not_modified`), files downloaded, files already in the pool, the rejected entries.
     #[arg(long)]
     json: bool,
 
@@ -113,8 +130,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
 
-    /// The configuration file: the output directory and the keyrings, when not given as
-    /// options (default: /etc/lumina-repo/repo.yaml, when it exists).
+    /// The configuration file: the output directory, the keyrings and the signing key, when
+    /// not given as options (default: /etc/lumina-repo/repo.yaml, when it exists).
     #[arg(long, short = 'c', value_name = "FILE", env = "LUMINA_REPO_CONFIG")]
     config: Option<PathBuf>,
 
@@ -124,16 +141,26 @@ pub struct VerifyArgs {
     keyring: Option<PathBuf>,
 
     /// The GnuPG home trusted for upstream packagers' signatures (default: `upstream_keyring`
-    /// from `repo.yaml`; without either, packages must be signed by the Lumina key).
+    /// from `repo.yaml`; without either, the packages of upstream repositories cannot be
+    /// checked and each is a problem).
     #[arg(long, value_name = "GNUPGHOME")]
     upstream_keyring: Option<PathBuf>,
+
+    /// The Lumina signing key, by full fingerprint: the databases and the `lumina`
+    /// repository's packages must be signed by it or one of its subkeys, not merely by a
+    /// key the keyring trusts. Repeat it during a key rotation (any listed key is accepted):
+    /// `--key OLD_FPR --key NEW_FPR`. Default: `signing.key` of `repo.yaml`; without either,
+    /// the signer is not pinned (a warning says so).
+    #[arg(long = "key", value_name = "FINGERPRINT", value_parser = parse_fingerprint)]
+    keys: Vec<String>,
 
     /// How many packages to check at once (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: Option<u16>,
 
-    /// Print the report as JSON on standard output.
+    /// Print the report as JSON on standard output: the repositories, the problems (a
+    /// signature by the wrong key with `signer` and `expected`), `pinned` and `warnings`.
     #[arg(long)]
     json: bool,
 }
@@ -154,6 +181,26 @@ impl std::fmt::Display for Finished {
 }
 
 impl std::error::Error for Finished {}
+
+/// A full key fingerprint (40 hexadecimal digits, 64 for a v5 key; spaces and `0x`
+/// allowed), in upper case.
+fn parse_fingerprint(text: &str) -> Result<String, String> {
+    let fpr: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let fpr = fpr.strip_prefix("0X").unwrap_or(&fpr);
+    if (fpr.len() == 40 || fpr.len() == 64) && fpr.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(fpr.to_owned())
+    } else {
+        Err(
+            "not a full key fingerprint: 40 hexadecimal digits (64 for a v5 key); print it \
+             with `gpg --list-keys --with-colons` (the `fpr` line)"
+                .into(),
+        )
+    }
+}
 
 /// Seconds since the epoch, or RFC 3339 (`YYYY-MM-DDTHH:MM:SS` with `Z` or `±HH:MM`).
 fn parse_time(text: &str) -> Result<u64, String> {
@@ -342,7 +389,13 @@ fn summary(r: &SyncReport) -> String {
                 p.name,
                 p.entries,
                 if p.entries == 1 { "y" } else { "ies" },
-                if p.changed { ", updated" } else { "" }
+                if p.changed {
+                    ", updated"
+                } else if p.not_modified {
+                    ", not modified"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
@@ -415,8 +468,10 @@ fn default_gnupg_home() -> PathBuf {
 
 /// `lumina-repo verify`.
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let needs_config =
-        args.dir.is_none() || args.keyring.is_none() || args.upstream_keyring.is_none();
+    let needs_config = args.dir.is_none()
+        || args.keyring.is_none()
+        || args.upstream_keyring.is_none()
+        || args.keys.is_empty();
     let cfg = match &args.config {
         Some(path) => Some(RepoConfig::load(path)?),
         None if needs_config && Path::new(DEFAULT_CONFIG).exists() => {
@@ -451,6 +506,11 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             .upstream_keyring
             .clone()
             .or_else(|| cfg.as_ref().map(|c| c.upstream_keyring.clone())),
+        lumina_keys: if args.keys.is_empty() {
+            cfg.iter().map(|c| c.signing.key.clone()).collect()
+        } else {
+            args.keys.clone()
+        },
         jobs: args.jobs.map_or_else(
             || std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             usize::from,
@@ -458,6 +518,9 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         limits: lumina_repo::syncdb::Limits::default(),
     };
     let report = lumina_repo::verify::verify(&root, &opts)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

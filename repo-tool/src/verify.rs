@@ -3,15 +3,35 @@
 //!
 //! For every `$repo/os/$arch/$repo.db` under the root:
 //! - the database and its `.sig` are regular files inside the tree (a symlink is followed
-//!   only while it stays inside), and the signature verifies against the Lumina key;
+//!   only while it stays inside), and the signature verifies against the Lumina keyring
+//!   *and* was made by the pinned Lumina key (below);
 //! - the database parses and validates whole (`syncdb`: a `%FILENAME%` with `/` or `..`,
 //!   a truncated archive, ... name the entry and the field);
 //! - `$repo.files`, when present, is signed the same way and lists the same packages;
 //! - every entry's file is present in the directory, inside the tree (not a symlink
 //!   leading out of it), a regular file of `%CSIZE%` bytes whose SHA-256 is
-//!   `%SHA256SUM%`, and its `FILE.sig` verifies against the upstream keyring or the Lumina
-//!   key (either is accepted: Lumina's own packages are signed by the Lumina key); an
-//!   embedded `%PGPSIG%` other than the `.sig` is checked too, as pacman uses it.
+//!   `%SHA256SUM%`, and its `FILE.sig` verifies by the rule of its repository
+//!   ([`package_keyring`]); an embedded `%PGPSIG%` other than the `.sig` is checked too,
+//!   as pacman uses it.
+//!
+//! # Who signed
+//!
+//! pacman accepts a signature by any key its keyring trusts; the maintainers' check is
+//! stricter, and follows what the pipeline publishes:
+//! - Databases are signed by `promote` (and `add --sign`) with `signing.key`, and nothing
+//!   else: with [`VerifyOptions::lumina_keys`] set (`signing.key` of `repo.yaml`, or
+//!   `--key`, several during a key rotation), a database signed by any other key is a
+//!   problem naming the signer and the expected key, however much the keyring trusts it.
+//!   A signature by a subkey counts as its primary key's. Without pinned keys, any key the
+//!   Lumina keyring trusts is accepted, and the report says so
+//!   ([`VerifyReport::warnings`]).
+//! - The `lumina` repository holds Lumina's own packages: the same rule as databases.
+//! - The other repositories are upstream's: `sync` admits a package only when its
+//!   signature verifies against the upstream keyring, and `promote` publishes it with that
+//!   signature, unchanged; nothing re-signs upstream packages. So their signatures are
+//!   checked against the upstream keyring only, by any key it trusts (the keyring is the
+//!   list of upstream packagers); a package there signed by the Lumina key is a problem
+//!   (it did not come through `sync`).
 //!
 //! It only reads. Every problem names the repository, the package (or file) and the field;
 //! the packages are checked on several threads, each with its own GnuPG contexts.
@@ -25,7 +45,7 @@ use serde::Serialize;
 
 use crate::entry::{DbEntry, EntryProblem};
 use crate::error::{DbProblem, Error};
-use crate::sign::Verifier;
+use crate::sign::{Verified, Verifier};
 use crate::sync::{decode_base64, sha256_file};
 use crate::syncdb::{self, Limits, SyncDb};
 
@@ -36,8 +56,13 @@ pub struct VerifyOptions {
     /// ultimately trusted in its own home).
     pub lumina_keyring: PathBuf,
     /// The GnuPG home trusted for upstream packagers' signatures (pacman's keyring);
-    /// `None`: packages must be signed by the Lumina key.
+    /// `None`: the packages of upstream repositories cannot be checked (each is a problem).
     pub upstream_keyring: Option<PathBuf>,
+    /// The Lumina signing key(s), by fingerprint (primary key, or one subkey): databases
+    /// and the `lumina` repository's packages must be signed by one of them or a subkey of
+    /// one. More than one: a key rotation, any listed key is accepted. Empty: not pinned,
+    /// any key the Lumina keyring trusts is accepted (the report warns).
+    pub lumina_keys: Vec<String>,
     /// How many packages are checked at once (at least 1).
     pub jobs: usize,
     /// Bounds on the databases read.
@@ -61,6 +86,13 @@ pub struct Problem {
     pub field: String,
     /// In one sentence.
     pub problem: String,
+    /// A good signature by a key other than the expected one: that key, by its primary
+    /// key's fingerprint (its own when the keyring cannot say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// With `signer`: the fingerprints that would have been accepted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expected: Vec<String>,
 }
 
 impl fmt::Display for Problem {
@@ -98,6 +130,12 @@ pub struct VerifyReport {
     pub packages: usize,
     /// Every problem, by repository, package and field.
     pub problems: Vec<Problem>,
+    /// The Lumina keys the databases and the `lumina` packages must be signed by (upper
+    /// case); empty: the signer was not pinned.
+    pub pinned: Vec<String>,
+    /// What the caller should know that is not a problem of the tree: the signer not
+    /// pinned.
+    pub warnings: Vec<String>,
 }
 
 impl VerifyReport {
@@ -112,7 +150,8 @@ impl VerifyReport {
 ///
 /// # Errors
 /// - [`Error::Publish`] when `root` is not a directory;
-/// - [`Error::Sign`] when a keyring cannot be used;
+/// - [`Error::Sign`] when a keyring cannot be used, or none of the pinned keys
+///   ([`VerifyOptions::lumina_keys`]) is in the Lumina keyring;
 /// - [`Error::Fs`] when a directory cannot be listed.
 ///
 /// Everything wrong with the tree itself is a [`Problem`] in the report, not an error.
@@ -126,17 +165,47 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport, Error> 
         Some(_) => return Err(not_tree("it is not a directory".into())),
         None => return Err(not_tree("it does not exist".into())),
     };
-    // Fail early on an unusable keyring.
-    Verifier::new(&opts.lumina_keyring)?;
+    // Fail early on an unusable keyring, or pinned keys it does not have.
+    let mut lumina = Verifier::new(&opts.lumina_keyring)?;
     if let Some(k) = &opts.upstream_keyring {
         Verifier::new(k)?;
+    }
+    let pinned: Vec<String> = opts
+        .lumina_keys
+        .iter()
+        .map(|k| k.to_ascii_uppercase())
+        .collect();
+    if !pinned.is_empty()
+        && !pinned
+            .iter()
+            .any(|k| lumina.primary_fingerprint(k).is_some())
+    {
+        return Err(Error::Sign {
+            what: "cannot check who signed the tree".into(),
+            message: format!(
+                "the Lumina keyring `{}` has no pinned key ({}): give the GnuPG home that \
+                 holds the Lumina key",
+                opts.lumina_keyring.display(),
+                quoted_list(&pinned)
+            ),
+        });
     }
     let mut report = VerifyReport {
         root: real_root.clone(),
         repos: Vec::new(),
         packages: 0,
         problems: Vec::new(),
+        warnings: Vec::new(),
+        pinned: pinned.clone(),
     };
+    if pinned.is_empty() {
+        report.warnings.push(format!(
+            "the signer is not pinned: any key the Lumina keyring `{}` trusts is accepted on \
+             the databases and the `lumina` packages (pin it with `signing.key` of `repo.yaml` \
+             or `--key FINGERPRINT`)",
+            opts.lumina_keyring.display()
+        ));
+    }
     let mut dirs = Vec::new();
     for (repo, is_dir) in sorted_dir(&real_root)? {
         let os = real_root.join(&repo).join("os");
@@ -167,13 +236,14 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport, Error> 
                 "no repository here: `{}` has no `$repo/os/$arch/` directory",
                 real_root.display()
             ),
+            signer: None,
+            expected: Vec::new(),
         });
         return Ok(report);
     }
-    let mut lumina = Verifier::new(&opts.lumina_keyring)?;
     let mut work = Vec::new();
     for d in &dirs {
-        let (db, problems) = check_databases(&real_root, d, &mut lumina, &opts.limits);
+        let (db, problems) = check_databases(&real_root, d, &mut lumina, &pinned, &opts.limits);
         report.problems.extend(problems);
         report.repos.push(RepoChecked {
             repo: d.repo.clone(),
@@ -187,7 +257,7 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport, Error> 
     report.packages = work.len();
     report
         .problems
-        .extend(check_packages(&real_root, &work, opts)?);
+        .extend(check_packages(&real_root, &work, &pinned, opts)?);
     report.problems.sort_by(|a, b| {
         (&a.repo, &a.arch, &a.package, &a.file, &a.field)
             .cmp(&(&b.repo, &b.arch, &b.package, &b.file, &b.field))
@@ -218,7 +288,155 @@ impl RepoDir {
             file: file.map(str::to_owned),
             field: field.to_owned(),
             problem: problem.into(),
+            signer: None,
+            expected: Vec::new(),
         }
+    }
+
+    /// A signature problem: `refusal` of `file`.
+    fn refused(&self, package: Option<&str>, file: &str, field: &str, r: Refusal) -> Problem {
+        Problem {
+            signer: r.signer,
+            expected: r.expected,
+            ..self.problem(package, Some(file), field, r.text)
+        }
+    }
+}
+
+/// The keyring a package's signature is checked against, by its repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageKeyring {
+    /// The Lumina keyring, and the pinned Lumina key when there is one: the `lumina`
+    /// repository, Lumina's own packages.
+    Lumina,
+    /// The upstream keyring, any key it trusts: the mirrored repositories, whose packages
+    /// `sync` admitted with their packager's signature and nothing re-signed.
+    Upstream,
+}
+
+/// The rule for `repo`'s packages: `lumina` is Lumina's; every other repository is
+/// upstream's.
+#[must_use]
+pub fn package_keyring(repo: &str) -> PackageKeyring {
+    if repo == crate::release::LUMINA_REPO {
+        PackageKeyring::Lumina
+    } else {
+        PackageKeyring::Upstream
+    }
+}
+
+/// A good signature by a key that is not pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpinned {
+    /// The key that made it (a subkey's fingerprint for a subkey's signature).
+    pub key: String,
+    /// Its primary key, when the keyring says.
+    pub primary: Option<String>,
+}
+
+impl Unpinned {
+    /// The fingerprint to name: the primary key's, else the key's own.
+    #[must_use]
+    pub fn signer(&self) -> &str {
+        self.primary.as_deref().unwrap_or(&self.key)
+    }
+}
+
+/// Who signed, against the pinned keys: the first of `signers` (the keys that made a
+/// file's good signatures, [`crate::sign::Verified::signers`]) that is neither one of
+/// `pinned` nor a subkey of one; `None` when every signature is by a pinned key, or when
+/// nothing is pinned. `primary_of` names a key's primary key (the keyring's listing); it
+/// is asked only about a signer that is not itself pinned. Fingerprints compare without
+/// regard to case.
+pub fn unpinned_signer(
+    signers: &[String],
+    pinned: &[String],
+    mut primary_of: impl FnMut(&str) -> Option<String>,
+) -> Option<Unpinned> {
+    if pinned.is_empty() {
+        return None;
+    }
+    let is_pinned = |k: &str| pinned.iter().any(|p| p.eq_ignore_ascii_case(k));
+    signers.iter().find_map(|key| {
+        if is_pinned(key) {
+            return None;
+        }
+        let primary = primary_of(key);
+        match &primary {
+            Some(p) if is_pinned(p) => None,
+            _ => Some(Unpinned {
+                key: key.clone(),
+                primary,
+            }),
+        }
+    })
+}
+
+/// `` `A` `` or `` `A`, `B` ``.
+fn quoted_list(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The sentence for a signature of `what` by `who` where one of `pinned` was expected.
+#[must_use]
+pub fn unpinned_text(what: &str, who: &Unpinned, pinned: &[String]) -> String {
+    let by = match &who.primary {
+        Some(p) if !p.eq_ignore_ascii_case(&who.key) => {
+            format!("key `{p}` (subkey `{}`)", who.key)
+        }
+        _ => format!("key `{}`", who.key),
+    };
+    let expected = match pinned {
+        [one] => format!("the pinned Lumina key `{one}`"),
+        more => format!("any of the pinned Lumina keys {}", quoted_list(more)),
+    };
+    format!("{what} is signed by {by}, a key the keyring trusts, but not by {expected}")
+}
+
+/// A signature refused: the sentence, and for a good signature by the wrong key, that key
+/// and the keys expected.
+#[derive(Debug)]
+struct Refusal {
+    text: String,
+    signer: Option<String>,
+    expected: Vec<String>,
+}
+
+impl Refusal {
+    fn text(text: String) -> Self {
+        Self {
+            text,
+            signer: None,
+            expected: Vec::new(),
+        }
+    }
+}
+
+/// A good signature in the Lumina keyring, against the pinned keys.
+fn pinned_by(
+    lumina: &mut Verifier,
+    v: &Verified,
+    pinned: &[String],
+    what: &str,
+) -> Result<(), Refusal> {
+    match unpinned_signer(&v.signers, pinned, |k| lumina.primary_fingerprint(k)) {
+        None => Ok(()),
+        Some(who) => Err(Refusal {
+            text: unpinned_text(what, &who, pinned),
+            signer: Some(who.signer().to_owned()),
+            expected: pinned.to_vec(),
+        }),
+    }
+}
+
+/// A signature error as a sentence.
+fn error_text(e: Error) -> String {
+    match e {
+        Error::Signature { problem, .. } => problem.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -269,6 +487,7 @@ fn check_databases(
     root: &Path,
     d: &RepoDir,
     lumina: &mut Verifier,
+    pinned: &[String],
     limits: &Limits,
 ) -> (Option<SyncDb>, Vec<Problem>) {
     let mut problems = Vec::new();
@@ -292,7 +511,11 @@ fn check_databases(
         };
         match inside(root, &d.dir, &sig_name) {
             Ok(sig) => match lumina.verify_file_with(&path, &sig) {
-                Ok(_) => {}
+                Ok(v) => {
+                    if let Err(r) = pinned_by(lumina, &v, pinned, &format!("`{name}`")) {
+                        problems.push(d.refused(None, &sig_name, "signature", r));
+                    }
+                }
                 Err(Error::Signature { problem, .. }) => problems.push(d.problem(
                     None,
                     Some(&sig_name),
@@ -378,6 +601,7 @@ fn db_problem(d: &RepoDir, name: &str, problem: &DbProblem) -> Problem {
 fn check_packages(
     root: &Path,
     work: &[(&RepoDir, DbEntry)],
+    pinned: &[String],
     opts: &VerifyOptions,
 ) -> Result<Vec<Problem>, Error> {
     if work.is_empty() {
@@ -411,7 +635,12 @@ fn check_packages(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((d, e)) = work.get(i) else { break };
-                    check_package(root, d, e, &mut lumina, upstream.as_mut(), &mut mine);
+                    let mut keys = Keys {
+                        lumina: &mut lumina,
+                        upstream: upstream.as_mut(),
+                        pinned,
+                    };
+                    check_package(root, d, e, &mut keys, &mut mine);
                 }
                 if let Ok(mut all) = problems.lock() {
                     all.extend(mine);
@@ -425,12 +654,18 @@ fn check_packages(
     Ok(problems.into_inner().unwrap_or_default())
 }
 
+/// A thread's keyrings, and the pinned Lumina keys.
+struct Keys<'a> {
+    lumina: &'a mut Verifier,
+    upstream: Option<&'a mut Verifier>,
+    pinned: &'a [String],
+}
+
 fn check_package(
     root: &Path,
     d: &RepoDir,
     e: &DbEntry,
-    lumina: &mut Verifier,
-    upstream: Option<&mut Verifier>,
+    keys: &mut Keys<'_>,
     problems: &mut Vec<Problem>,
 ) {
     let name = e.filename.as_str();
@@ -471,15 +706,14 @@ fn check_package(
             return;
         }
     }
-    let mut upstream = upstream;
     let sig_name = format!("{name}.sig");
+    let rule = package_keyring(&d.repo);
     let mut sig_bytes = None;
     match inside(root, &d.dir, &sig_name) {
         Ok(sig) => {
-            if let Err(text) =
-                verify_either(lumina, upstream.as_deref_mut(), &path, &Sig::File(&sig))
-            {
-                problems.push(problem(&sig_name, "signature", text));
+            let what = format!("`{sig_name}`");
+            if let Err(r) = verify_package(keys, rule, &path, &Sig::File(&sig), &what) {
+                problems.push(d.refused(Some(&e.name), &sig_name, "signature", r));
             }
             sig_bytes = lumina_core::fs::read(&sig).ok();
         }
@@ -490,8 +724,9 @@ fn check_package(
             None => problems.push(problem(name, "%PGPSIG%", "it is not valid base64".into())),
             Some(bytes) if Some(&bytes) == sig_bytes.as_ref() => {}
             Some(bytes) => {
-                if let Err(text) = verify_either(lumina, upstream, &path, &Sig::Bytes(&bytes)) {
-                    problems.push(problem(name, "%PGPSIG%", text));
+                let what = format!("the `%PGPSIG%` of `{name}`");
+                if let Err(r) = verify_package(keys, rule, &path, &Sig::Bytes(&bytes), &what) {
+                    problems.push(d.refused(Some(&e.name), name, "%PGPSIG%", r));
                 }
             }
         }
@@ -504,43 +739,53 @@ enum Sig<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Verify `file` with the upstream keyring, then the Lumina keyring; the problem(s) when
-/// neither accepts it.
-fn verify_either(
-    lumina: &mut Verifier,
-    upstream: Option<&mut Verifier>,
+/// Verify the package `file` by its repository's rule ([`package_keyring`]); `what` names
+/// the signature in the sentence of a signer that is not pinned.
+fn verify_package(
+    keys: &mut Keys<'_>,
+    rule: PackageKeyring,
     file: &Path,
     sig: &Sig<'_>,
-) -> Result<(), String> {
-    let by_upstream = match upstream {
-        Some(v) => match verify_one(v, file, sig) {
-            Ok(()) => return Ok(()),
-            Err(e) => Some(e),
-        },
-        None => None,
-    };
-    let by_lumina = match verify_one(lumina, file, sig) {
-        Ok(()) => return Ok(()),
-        Err(e) => e,
-    };
-    let text = |e: Error| match e {
-        Error::Signature { problem, .. } => problem.to_string(),
-        other => other.to_string(),
-    };
-    let l = text(by_lumina);
-    Err(match by_upstream.map(text) {
-        Some(u) if u == l => u,
-        Some(u) => format!("{u} (upstream keyring); {l} (Lumina keyring)"),
-        None => l,
-    })
+    what: &str,
+) -> Result<(), Refusal> {
+    match rule {
+        PackageKeyring::Lumina => {
+            let v = verify_one(keys.lumina, file, sig)
+                .map_err(|e| Refusal::text(format!("{} (Lumina keyring)", error_text(e))))?;
+            pinned_by(keys.lumina, &v, keys.pinned, what)
+        }
+        PackageKeyring::Upstream => {
+            let Some(upstream) = keys.upstream.as_deref_mut() else {
+                return Err(Refusal::text(
+                    "no upstream keyring was given to check it against (pacman's is \
+                     `/etc/pacman.d/gnupg`)"
+                        .into(),
+                ));
+            };
+            let problem = match verify_one(upstream, file, sig) {
+                Ok(_) => return Ok(()),
+                Err(e) => error_text(e),
+            };
+            // Name a signature the pipeline never publishes here.
+            Err(Refusal::text(match verify_one(keys.lumina, file, sig) {
+                Ok(v) => format!(
+                    "{problem} (upstream keyring); it is signed by the Lumina keyring's key \
+                     `{}`, but a package of an upstream repository carries its packager's \
+                     signature (`sync` admits no other, and nothing re-signs it)",
+                    v.fingerprint
+                ),
+                Err(_) => format!("{problem} (upstream keyring)"),
+            }))
+        }
+    }
 }
 
 /// One verification. Signature bytes are passed to GnuPG through a pipe (`/proc/self/fd`),
 /// so checking an embedded signature writes nothing: a signature is at most 16 KiB
 /// (repo-add's limit), well within a pipe's 64 KiB buffer.
-fn verify_one(v: &mut Verifier, file: &Path, sig: &Sig<'_>) -> Result<(), Error> {
+fn verify_one(v: &mut Verifier, file: &Path, sig: &Sig<'_>) -> Result<Verified, Error> {
     match sig {
-        Sig::File(path) => v.verify_file_with(file, path).map(drop),
+        Sig::File(path) => v.verify_file_with(file, path),
         Sig::Bytes(bytes) => {
             use std::io::Write as _;
             use std::os::fd::AsRawFd as _;
@@ -564,9 +809,134 @@ fn verify_one(v: &mut Verifier, file: &Path, sig: &Sig<'_>) -> Result<(), Error>
                 .map_err(|e| lumina_core::Error::io(pipe_path, "writing to a pipe", e))?;
             drop(write);
             let path = pipe_path.join(read.as_raw_fd().to_string());
-            let result = v.verify_file_with(file, &path).map(drop);
+            let result = v.verify_file_with(file, &path);
             drop(read);
             result
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LUMINA: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+    const LUMINA_SUB: &str = "1111111111111111111111111111111111111111";
+    const NEXT: &str = "2222222222222222222222222222222222222222";
+    const OTHER: &str = "3333333333333333333333333333333333333333";
+    const OTHER_SUB: &str = "4444444444444444444444444444444444444444";
+
+    /// The keyring's listing: each subkey's primary key.
+    fn listing(key: &str) -> Option<String> {
+        match key {
+            LUMINA_SUB => Some(LUMINA.into()),
+            OTHER_SUB => Some(OTHER.into()),
+            LUMINA | NEXT | OTHER => Some(key.into()),
+            _ => None,
+        }
+    }
+
+    fn v(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_signature_by_the_pinned_key_or_its_subkey_passes_and_any_other_signer_is_named() {
+        let pinned = v(&[LUMINA]);
+        assert_eq!(unpinned_signer(&v(&[LUMINA]), &pinned, listing), None);
+        assert_eq!(unpinned_signer(&v(&[LUMINA_SUB]), &pinned, listing), None);
+        // Fingerprints compare without regard to case.
+        assert_eq!(
+            unpinned_signer(&v(&[&LUMINA.to_ascii_lowercase()]), &pinned, listing),
+            None
+        );
+        // A second key the keyring trusts just as much is not the pinned one.
+        assert_eq!(
+            unpinned_signer(&v(&[OTHER]), &pinned, listing),
+            Some(Unpinned {
+                key: OTHER.into(),
+                primary: Some(OTHER.into())
+            })
+        );
+        // A subkey of another key is named with its primary key.
+        let who = unpinned_signer(&v(&[OTHER_SUB]), &pinned, listing).unwrap();
+        assert_eq!(who.signer(), OTHER);
+        assert_eq!(who.key, OTHER_SUB);
+        // Every signature must be by a pinned key: a second one by another key is named.
+        assert_eq!(
+            unpinned_signer(&v(&[LUMINA, OTHER]), &pinned, listing).map(|w| w.key),
+            Some(OTHER.to_owned())
+        );
+        // A key the listing does not know is named by its own fingerprint.
+        let who = unpinned_signer(&v(&[NEXT]), &v(&[LUMINA]), |_| None).unwrap();
+        assert_eq!((who.signer(), who.primary.as_deref()), (NEXT, None));
+    }
+
+    #[test]
+    fn during_a_rotation_either_pinned_key_passes() {
+        let pinned = v(&[LUMINA, NEXT]);
+        for signer in [LUMINA, LUMINA_SUB, NEXT] {
+            assert_eq!(
+                unpinned_signer(&v(&[signer]), &pinned, listing),
+                None,
+                "{signer}"
+            );
+        }
+        assert!(unpinned_signer(&v(&[OTHER]), &pinned, listing).is_some());
+    }
+
+    #[test]
+    fn without_pinned_keys_any_good_signer_passes_and_the_listing_is_not_asked() {
+        let asked = std::cell::Cell::new(0);
+        let primary_of = |k: &str| {
+            asked.set(asked.get() + 1);
+            listing(k)
+        };
+        assert_eq!(unpinned_signer(&v(&[OTHER]), &[], primary_of), None);
+        // A pinned signer needs no look-up either: only a subkey does.
+        assert_eq!(
+            unpinned_signer(&v(&[LUMINA]), &v(&[LUMINA]), primary_of),
+            None
+        );
+        assert_eq!(asked.get(), 0);
+        assert_eq!(
+            unpinned_signer(&v(&[LUMINA_SUB]), &v(&[LUMINA]), primary_of),
+            None
+        );
+        assert_eq!(asked.get(), 1);
+    }
+
+    #[test]
+    fn the_sentence_names_the_signer_and_the_expected_keys() {
+        let who = Unpinned {
+            key: OTHER.into(),
+            primary: Some(OTHER.into()),
+        };
+        assert_eq!(
+            unpinned_text("`core.db`", &who, &v(&[LUMINA])),
+            format!(
+                "`core.db` is signed by key `{OTHER}`, a key the keyring trusts, but not by \
+                 the pinned Lumina key `{LUMINA}`"
+            )
+        );
+        let who = Unpinned {
+            key: OTHER_SUB.into(),
+            primary: Some(OTHER.into()),
+        };
+        assert_eq!(
+            unpinned_text("`core.db`", &who, &v(&[LUMINA, NEXT])),
+            format!(
+                "`core.db` is signed by key `{OTHER}` (subkey `{OTHER_SUB}`), a key the \
+                 keyring trusts, but not by any of the pinned Lumina keys `{LUMINA}`, `{NEXT}`"
+            )
+        );
+    }
+
+    #[test]
+    fn the_lumina_repository_is_lumina_s_and_every_other_is_upstream_s() {
+        assert_eq!(package_keyring("lumina"), PackageKeyring::Lumina);
+        for repo in ["core", "extra", "multilib", "lumina-testing", "Lumina"] {
+            assert_eq!(package_keyring(repo), PackageKeyring::Upstream, "{repo}");
         }
     }
 }

@@ -11,6 +11,12 @@
 //!   timeouts, a body cut short, HTTP 408, 429 and 5xx) with exponential backoff
 //!   ([`RetryPolicy`]), resuming where the cut left off; a permanent one (404, 410, another
 //!   4xx, a file over its limit) is returned at once.
+//! - **Conditional**: with [`Request::held`], the caller holds a version of the file: its
+//!   `ETag` is sent as `If-None-Match` and its `Last-Modified` as `If-Modified-Since`, and a
+//!   `304 Not Modified` is [`Fetched::not_modified`], nothing written. A `304` to a request
+//!   that sent neither is an error. A `file://` source is not modified when its mtime
+//!   (nanoseconds) and size are the ones held; it is not read then. Every success returns
+//!   the [`Validators`] of what was fetched.
 //!
 //! The partial file is written with plain `std::fs` calls, not through `lumina_core::fs`:
 //! it is scratch space that only `sync` reads, it is verified whole before anything is
@@ -23,6 +29,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use reqwest::header::{
+    ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
 
 use crate::config::Scheme;
 
@@ -152,14 +162,40 @@ impl fmt::Display for FetchError {
 }
 
 /// A successful fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    /// The size of the complete file.
+    /// The size of the complete file (the held size when not modified).
     pub size: u64,
     /// Where the last successful request started (non-zero: it resumed a partial file).
     pub resumed_from: u64,
     /// How many requests were made.
     pub attempts: u32,
+    /// The server answered `304 Not Modified` (a `file://` source has the held mtime and
+    /// size): the file is the one held, and the partial file was not written.
+    pub not_modified: bool,
+    /// How the server identified what it sent (empty when not modified).
+    pub validators: Validators,
+}
+
+/// How a server identifies a version of a file: HTTP's validators, or a `file://`
+/// source's mtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` response header, verbatim.
+    pub etag: Option<String>,
+    /// The `Last-Modified` response header, verbatim.
+    pub last_modified: Option<String>,
+    /// A `file://` source's mtime, nanoseconds since the Unix epoch.
+    pub mtime_ns: Option<u64>,
+}
+
+/// The version of a file the caller holds: fetch it only if upstream's differs.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// How the server identified it when it was fetched.
+    pub validators: &'a Validators,
+    /// Its size.
+    pub size: u64,
 }
 
 /// What to fetch, and how.
@@ -174,6 +210,8 @@ pub struct Request<'a> {
     pub resume: bool,
     /// The most bytes the complete file may have.
     pub limit: u64,
+    /// The version the caller holds, if any: a conditional request.
+    pub held: Option<Held<'a>>,
 }
 
 /// Connections to one upstream mirror, shared by every download of a sync.
@@ -249,12 +287,9 @@ impl Transport {
                 return Err(FetchError::Cancelled);
             }
             match self.fetch_once(req, progress, cancel) {
-                Ok((size, resumed_from)) => {
-                    return Ok(Fetched {
-                        size,
-                        resumed_from,
-                        attempts: attempt,
-                    });
+                Ok(mut fetched) => {
+                    fetched.attempts = attempt;
+                    return Ok(fetched);
                 }
                 Err(Attempt::Remote(problem)) => {
                     if !problem.is_transient() || attempt >= attempts {
@@ -278,7 +313,7 @@ impl Transport {
         req: &Request<'_>,
         progress: &dyn Fn(u64),
         cancel: &AtomicBool,
-    ) -> Result<(u64, u64), Attempt> {
+    ) -> Result<Fetched, Attempt> {
         let local = |e: io::Error| Attempt::Local(req.dest.to_path_buf(), e);
         let mut file = OpenOptions::new()
             .read(true)
@@ -297,16 +332,32 @@ impl Transport {
             start = 0;
         }
         let Some(client) = &self.client else {
-            file.set_len(0).map_err(local)?;
-            return copy_local(req, &mut file, progress, cancel).map(|n| (n, 0));
+            return copy_local(req, &mut file, progress, cancel);
         };
         let mut builder = client.get(req.url);
         if start > 0 {
             builder = builder.header(reqwest::header::RANGE, format!("bytes={start}-"));
         }
+        let conditions = req
+            .held
+            .map(|h| conditional_headers(h.validators))
+            .unwrap_or_default();
+        let conditional = !conditions.is_empty();
+        for (name, value) in conditions {
+            builder = builder.header(name, value);
+        }
         let mut resp = builder.send().map_err(|e| Attempt::Remote(classify(&e)))?;
         let status = resp.status().as_u16();
         match status {
+            304 if conditional => {
+                return Ok(Fetched {
+                    size: req.held.map_or(0, |h| h.size),
+                    resumed_from: 0,
+                    attempts: 1,
+                    not_modified: true,
+                    validators: Validators::default(),
+                });
+            }
             200 => start = 0,
             206 if start > 0 => {
                 let range = resp
@@ -325,7 +376,13 @@ impl Transport {
             416 if start > 0 => {
                 // The partial file is as long as the file (or longer): what it holds is
                 // checked by the caller, and fetched again from the start if it is wrong.
-                return Ok((start, start));
+                return Ok(Fetched {
+                    size: start,
+                    resumed_from: start,
+                    attempts: 1,
+                    not_modified: false,
+                    validators: Validators::default(),
+                });
             }
             404 | 410 => return Err(Attempt::Remote(FetchProblem::NotFound)),
             s => return Err(Attempt::Remote(FetchProblem::Status(s))),
@@ -335,6 +392,7 @@ impl Transport {
         {
             return Err(Attempt::Remote(FetchProblem::TooLarge { limit: req.limit }));
         }
+        let validators = response_validators(resp.headers());
         file.set_len(start).map_err(local)?;
         file.seek(SeekFrom::Start(start)).map_err(local)?;
         if start > 0 {
@@ -344,7 +402,13 @@ impl Transport {
             Attempt::Remote(FetchProblem::Network(chain(&e)))
         })?;
         file.flush().map_err(local)?;
-        Ok((total, start))
+        Ok(Fetched {
+            size: total,
+            resumed_from: start,
+            attempts: 1,
+            not_modified: false,
+            validators,
+        })
     }
 }
 
@@ -400,13 +464,14 @@ fn copy_bounded<R: Read>(
     }
 }
 
-/// A `file://` URL: copy the file (from its start: a local read needs no resuming).
+/// A `file://` URL: copy the file (from its start: a local read needs no resuming), unless
+/// it is the one held (same mtime and size).
 fn copy_local(
     req: &Request<'_>,
     file: &mut File,
     progress: &dyn Fn(u64),
     cancel: &AtomicBool,
-) -> Result<u64, Attempt> {
+) -> Result<Fetched, Attempt> {
     let path = file_url_path(req.url).map_err(|m| Attempt::Remote(FetchProblem::BadUrl(m)))?;
     let mut src = match File::open(&path) {
         Ok(f) => f,
@@ -415,20 +480,103 @@ fn copy_local(
         }
         Err(e) => return Err(Attempt::Remote(FetchProblem::Source(e.to_string()))),
     };
-    match src.metadata() {
+    let mtime_ns = match src.metadata() {
         Ok(m) if m.is_dir() => return Err(Attempt::Remote(FetchProblem::NotFound)),
-        Ok(m) if m.len() > req.limit => {
-            return Err(Attempt::Remote(FetchProblem::TooLarge { limit: req.limit }));
+        Ok(m) => {
+            let mtime_ns = mtime_ns(&m);
+            if let Some(held) = req.held
+                && source_unchanged(held, mtime_ns, m.len())
+            {
+                return Ok(Fetched {
+                    size: held.size,
+                    resumed_from: 0,
+                    attempts: 1,
+                    not_modified: true,
+                    validators: Validators::default(),
+                });
+            }
+            if m.len() > req.limit {
+                return Err(Attempt::Remote(FetchProblem::TooLarge { limit: req.limit }));
+            }
+            mtime_ns
         }
-        Ok(_) => {}
         Err(e) => return Err(Attempt::Remote(FetchProblem::Source(e.to_string()))),
-    }
+    };
+    let local = |e| Attempt::Local(req.dest.to_path_buf(), e);
+    file.set_len(0).map_err(local)?;
+    file.seek(SeekFrom::Start(0)).map_err(local)?;
     let total = copy_bounded(&mut src, file, 0, req, progress, cancel, |e| {
         Attempt::Remote(FetchProblem::Source(e.to_string()))
     })?;
-    file.flush()
-        .map_err(|e| Attempt::Local(req.dest.to_path_buf(), e))?;
-    Ok(total)
+    file.flush().map_err(local)?;
+    Ok(Fetched {
+        size: total,
+        resumed_from: 0,
+        attempts: 1,
+        not_modified: false,
+        // The mtime before the copy: a file changed while it was read looks changed to
+        // the next sync too.
+        validators: Validators {
+            mtime_ns,
+            ..Validators::default()
+        },
+    })
+}
+
+/// A file's mtime in nanoseconds since the Unix epoch (`None` before 1970 or after 2554).
+fn mtime_ns(meta: &std::fs::Metadata) -> Option<u64> {
+    let d = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(d.as_nanos()).ok()
+}
+
+/// Whether a `file://` source of `mtime_ns` and `size` is the file `held`: the same size
+/// and mtime, to the nanosecond (as rsync's quick check, with finer time).
+#[must_use]
+pub fn source_unchanged(held: Held<'_>, mtime_ns: Option<u64>, size: u64) -> bool {
+    held.validators.mtime_ns.is_some() && held.validators.mtime_ns == mtime_ns && held.size == size
+}
+
+/// The headers of a conditional request for a file held with `v`: `If-None-Match` with
+/// its `ETag`, `If-Modified-Since` with its `Last-Modified` (as curl and pacman send them).
+/// A value that cannot be a header value (edited into `state.json` by hand) is left out:
+/// a request without conditions fetches the file whole, which is always correct.
+#[must_use]
+pub fn conditional_headers(v: &Validators) -> Vec<(HeaderName, HeaderValue)> {
+    [
+        (IF_NONE_MATCH, &v.etag),
+        (IF_MODIFIED_SINCE, &v.last_modified),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        let value = value.as_deref()?.trim();
+        if value.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(value).ok().map(|v| (name, v))
+    })
+    .collect()
+}
+
+/// The `ETag` and `Last-Modified` of a response (each when present and plain text).
+#[must_use]
+pub fn response_validators(headers: &HeaderMap) -> Validators {
+    let get = |name: HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Validators {
+        etag: get(ETAG),
+        last_modified: get(LAST_MODIFIED),
+        mtime_ns: None,
+    }
 }
 
 /// The path of a `file:///abs/path` URL, percent-decoded.
@@ -612,9 +760,12 @@ mod tests {
             dest: &dest,
             resume: true,
             limit: 10,
+            held: None,
         };
         let got = t.fetch(&req, &|_| {}, &cancel).unwrap();
         assert_eq!(got.size, 10);
+        assert!(!got.not_modified);
+        assert!(got.validators.mtime_ns.is_some());
         assert_eq!(std::fs::read(&dest).unwrap(), b"0123456789");
         let small = Request { limit: 9, ..req };
         assert!(matches!(
@@ -636,5 +787,121 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_conditional_request_sends_the_held_validators_verbatim() {
+        let lm = "Tue, 14 Nov 2023 22:13:20 GMT";
+        let v = |etag: Option<&str>, last_modified: Option<&str>| Validators {
+            etag: etag.map(str::to_owned),
+            last_modified: last_modified.map(str::to_owned),
+            mtime_ns: Some(5),
+        };
+        let sent = |v: &Validators| -> Vec<(String, String)> {
+            conditional_headers(v)
+                .into_iter()
+                .map(|(n, h)| (n.as_str().to_owned(), h.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        let pair = |n: &str, h: &str| (n.to_owned(), h.to_owned());
+        assert_eq!(
+            sent(&v(Some("W/\"5f-1a\""), Some(lm))),
+            [
+                pair("if-none-match", "W/\"5f-1a\""),
+                pair("if-modified-since", lm)
+            ]
+        );
+        assert_eq!(
+            sent(&v(Some("\"x\""), None)),
+            [pair("if-none-match", "\"x\"")]
+        );
+        assert_eq!(sent(&v(None, Some(lm))), [pair("if-modified-since", lm)]);
+        // A file:// mtime is no HTTP validator; nothing usable: an unconditional request.
+        assert!(sent(&v(None, None)).is_empty());
+        assert!(sent(&v(Some("a\nb"), Some("  "))).is_empty());
+    }
+
+    #[test]
+    fn a_response_gives_its_etag_and_last_modified() {
+        let mut h = HeaderMap::new();
+        assert_eq!(response_validators(&h), Validators::default());
+        h.insert(ETAG, HeaderValue::from_static("\"abc\""));
+        h.insert(
+            LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 14 Nov 2023 22:13:20 GMT"),
+        );
+        let v = response_validators(&h);
+        assert_eq!(v.etag.as_deref(), Some("\"abc\""));
+        assert_eq!(
+            v.last_modified.as_deref(),
+            Some("Tue, 14 Nov 2023 22:13:20 GMT")
+        );
+        assert_eq!(v.mtime_ns, None);
+    }
+
+    #[test]
+    fn a_file_source_is_unchanged_only_with_the_held_mtime_and_size() {
+        let v = Validators {
+            mtime_ns: Some(1_700_000_000_123_456_789),
+            ..Validators::default()
+        };
+        let held = Held {
+            validators: &v,
+            size: 10,
+        };
+        assert!(source_unchanged(held, Some(1_700_000_000_123_456_789), 10));
+        assert!(!source_unchanged(held, Some(1_700_000_000_123_456_788), 10));
+        assert!(!source_unchanged(held, Some(1_700_000_000_123_456_789), 11));
+        assert!(!source_unchanged(held, None, 10));
+        let http = Validators::default();
+        let held = Held {
+            validators: &http,
+            size: 10,
+        };
+        assert!(!source_unchanged(held, None, 10), "no mtime held: read it");
+    }
+
+    #[test]
+    fn a_held_file_url_is_not_read_again_until_its_mtime_or_size_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::File::create(&src)
+            .unwrap()
+            .write_all(b"0123456789")
+            .unwrap();
+        let t = Transport::new(Scheme::File, Timeouts::default(), RetryPolicy::default()).unwrap();
+        let url = format!("file://{}", src.display());
+        let dest = dir.path().join("dest");
+        let cancel = AtomicBool::new(false);
+        let req = Request {
+            url: &url,
+            dest: &dest,
+            resume: false,
+            limit: 10,
+            held: None,
+        };
+        let first = t.fetch(&req, &|_| {}, &cancel).unwrap();
+        std::fs::File::create(&dest).unwrap();
+        let held = Request {
+            held: Some(Held {
+                validators: &first.validators,
+                size: first.size,
+            }),
+            ..req
+        };
+        let again = t.fetch(&held, &|_| {}, &cancel).unwrap();
+        assert!(again.not_modified);
+        assert_eq!(again.size, 10);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"", "not read again");
+        // Rewritten in place with the same size: another mtime, read again.
+        let f = std::fs::File::options().write(true).open(&src).unwrap();
+        (&f).write_all(b"abcdefghij").unwrap();
+        f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+            .unwrap();
+        drop(f);
+        let changed = t.fetch(&held, &|_| {}, &cancel).unwrap();
+        assert!(!changed.not_modified);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"abcdefghij");
+        assert_ne!(changed.validators, first.validators);
     }
 }

@@ -8,8 +8,17 @@
 //!                    $repo.files when upstream has one -> OUT/.incoming/, validated whole
 //!                    (syncdb, Limits). One bad database refuses the whole sync: no
 //!                    snapshot is replaced, nothing else changes.
+//!                    Conditional: when the snapshot file still has the size and SHA-256
+//!                    state.json records for it, the request carries its validators
+//!                    (If-None-Match: ETag, If-Modified-Since: Last-Modified; a file://
+//!                    mirror's mtime and size are compared). On 304 Not Modified the
+//!                    snapshot stands: nothing downloaded, no .sig fetched, the `.files`
+//!                    not parsed again (the `.db` is, from the snapshot: its entries drive
+//!                    steps 4 and 5). A missing or damaged snapshot, or one without a
+//!                    record, is fetched unconditionally.
 //!  3 snapshot        each changed database -> OUT/.upstream/$repo.db (Fs::write_atomic)
 //!  4 ledger          Ledger::observe(name, version, now) for every entry; saved if changed
+//!                    (an unchanged database brings no new version: not rewritten)
 //!  5 packages        every file the snapshot lists that the pool lacks, with its .sig:
 //!                    downloaded concurrently (--jobs), retried with backoff, resumed with
 //!                    Range, bounded by %CSIZE%; SHA-256 against %SHA256SUM%; signature
@@ -20,8 +29,10 @@
 //! ```
 //!
 //! Idempotent: a sync that finds nothing new downloads no package, and writes no file
-//! whose content would not change (the databases are fetched, compared, and not rewritten;
-//! the ledger and `state.json` are written only when they change).
+//! whose content would not change (the databases are asked for conditionally, or fetched
+//! and compared, and not rewritten; the ledger and `state.json` are written only when
+//! they change). An unchanged upstream still gets steps 4 to 6: package files missing
+//! from the pool are fetched, rejected ones tried again.
 //!
 //! Rejected entries are tried again by every sync (a mirror may have been repaired); their
 //! record keeps the time they were first rejected. A download that failed transiently
@@ -51,9 +62,11 @@ use crate::lock::RepoLock;
 use crate::publish::{self, pool_insert_file, pool_path};
 use crate::sign::Verifier;
 use crate::syncdb::{self, Limits, SyncDb};
-use crate::upstream::{self, Rejected, RepoState, STATE_FORMAT, SyncState};
+use crate::upstream::{
+    self, FetchRecord, FetchState, Rejected, RepoFetch, RepoState, STATE_FORMAT, SyncState,
+};
 
-use fetch::{FetchError, Request, Transport, join_url};
+use fetch::{FetchError, Held, Request, Transport, Validators, join_url};
 pub use fetch::{FetchProblem, RetryPolicy, Timeouts};
 
 /// The largest detached signature fetched: repo-add refuses signature files over 16 KiB.
@@ -126,6 +139,10 @@ pub struct RepoReport {
     pub changed: bool,
     /// Whether upstream has a `.files` database for it.
     pub files: bool,
+    /// Whether upstream said none of its databases changed since the snapshot (HTTP `304
+    /// Not Modified`; a `file://` mirror's files have the same mtime and size): nothing
+    /// was downloaded for it and the snapshot stands.
+    pub not_modified: bool,
 }
 
 /// What a sync did.
@@ -265,7 +282,10 @@ pub fn sync_with_progress(
 ) -> Result<SyncReport, SyncError> {
     let out = lock.out();
     let mut verifier = Verifier::new(&cfg.upstream_keyring)?;
-    let previous = SyncState::load(out)?;
+    let (previous, previous_fetch) = match SyncState::load_with_fetch(out)? {
+        Some((state, fetch)) => (Some(state), fetch),
+        None => (None, FetchState::new()),
+    };
     let mut ledger = Ledger::load(&out.join(LEDGER_FILE))?;
     let transport = Transport::new(cfg.upstream.scheme, opts.timeouts, opts.retry)
         .map_err(SyncError::Client)?;
@@ -280,7 +300,7 @@ pub fn sync_with_progress(
     };
 
     // 2. Every database, validated, before anything changes.
-    let fetched = match fetch_all(&ctx, &mut verifier, cfg, opts) {
+    let fetched = match fetch_all(&ctx, &mut verifier, cfg, opts, out, &previous_fetch) {
         Ok(f) => f,
         Err(e) => {
             // Nothing is kept of a refused sync, not even its downloads.
@@ -297,12 +317,17 @@ pub fn sync_with_progress(
     fs.create_dir_all(&upstream::snapshot_dir(out))?;
     let mut repos = Vec::new();
     for f in &fetched {
-        let changed = replace_if_changed(fs, &upstream::db_path(out, &f.repo), &f.db.bytes)?;
+        // Not modified: the snapshot is the file upstream has (checked before asking).
+        let changed = !f.db.not_modified
+            && replace_if_changed(fs, &upstream::db_path(out, &f.repo), &f.db.bytes)?;
         let files_path = upstream::files_path(out, &f.repo);
         match &f.files {
-            Some(files) => {
-                replace_if_changed(fs, &files_path, files)?;
+            Some(FilesDb {
+                bytes: Some(bytes), ..
+            }) => {
+                replace_if_changed(fs, &files_path, bytes)?;
             }
+            Some(FilesDb { bytes: None, .. }) => {}
             None => {
                 if lumina_core::fs::lstat(&files_path)?.is_some() {
                     fs.unlink(&files_path)?;
@@ -314,6 +339,7 @@ pub fn sync_with_progress(
             entries: f.db.parsed.entries.len(),
             changed,
             files: f.files.is_some(),
+            not_modified: f.db.not_modified && f.files.as_ref().is_none_or(|x| x.bytes.is_none()),
         });
     }
     for f in &fetched {
@@ -369,7 +395,7 @@ pub fn sync_with_progress(
                     f.repo.clone(),
                     RepoState {
                         fetched_at: now,
-                        db_sha256: f.db.sha256.clone(),
+                        db_sha256: f.db.record.sha256.clone(),
                         entries: f.db.parsed.entries.len(),
                     },
                 )
@@ -377,8 +403,20 @@ pub fn sync_with_progress(
             .collect(),
         rejected: rejected.clone(),
     };
-    if previous.as_ref() != Some(&state) {
-        state.save(fs, lock)?;
+    let fetch: FetchState = fetched
+        .iter()
+        .map(|f| {
+            (
+                f.repo.clone(),
+                RepoFetch {
+                    db: Some(f.db.record.clone()),
+                    files: f.files.as_ref().map(|x| x.record.clone()),
+                },
+            )
+        })
+        .collect();
+    if previous.as_ref() != Some(&state) || previous_fetch != fetch {
+        state.save_with_fetch(&fetch, fs, lock)?;
     }
     let mut downloaded = downloads.downloaded;
     downloaded.sort();
@@ -439,11 +477,23 @@ struct Context<'a> {
     progress: &'a dyn Progress,
 }
 
-/// A database fetched and validated.
+/// A database fetched and validated, or the snapshot upstream said is current.
 struct Database {
     bytes: Vec<u8>,
-    sha256: String,
     parsed: SyncDb,
+    /// What `state.json` records of it (its SHA-256 is `RepoState::db_sha256`).
+    record: FetchRecord,
+    /// Upstream said the snapshot is current: it stays as it is.
+    not_modified: bool,
+}
+
+/// A `.files` database: its entries, checked against `.db`, are not kept (file lists are
+/// large).
+struct FilesDb {
+    /// The bytes to keep; `None` when upstream said the snapshot is current.
+    bytes: Option<Vec<u8>>,
+    /// What `state.json` records of it.
+    record: FetchRecord,
 }
 
 /// One repository's databases.
@@ -451,34 +501,168 @@ struct Fetched {
     repo: String,
     dir_url: String,
     db: Database,
-    /// The bytes of `.files` (its entries, checked against `.db`, are not kept: file
-    /// lists are large).
-    files: Option<Vec<u8>>,
+    files: Option<FilesDb>,
 }
 
-/// Every repository's databases, fetched and validated.
+/// What fetching one database gave.
+enum Got {
+    /// Upstream sent it (HTTP 200, or a `file://` file that changed): validated whole.
+    Fresh {
+        bytes: Vec<u8>,
+        parsed: SyncDb,
+        record: FetchRecord,
+    },
+    /// Upstream said the held version is current.
+    NotModified,
+}
+
+/// A snapshot file as it is on disk.
+struct OnDisk {
+    size: u64,
+    sha256: String,
+    /// Its bytes, when they were asked for.
+    bytes: Option<Vec<u8>>,
+}
+
+/// The snapshot file at `path` (read whole when `keep`, else hashed as a stream); `None`
+/// when there is none.
+fn on_disk(path: &Path, keep: bool) -> Result<Option<OnDisk>, Error> {
+    if !lumina_core::fs::lstat(path)?.is_some_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    if keep {
+        let bytes = lumina_core::fs::read(path)?;
+        return Ok(Some(OnDisk {
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(&bytes)),
+            bytes: Some(bytes),
+        }));
+    }
+    let (size, sha256) = sha256_file(path)
+        .map_err(|e| lumina_core::Error::io(path, "reading the upstream snapshot", e))?;
+    Ok(Some(OnDisk {
+        size,
+        sha256,
+        bytes: None,
+    }))
+}
+
+/// The version of a database to ask upstream about: the one `record` describes, but only
+/// while the snapshot file on disk (`size`, `sha256`) is still that file. A missing or
+/// damaged snapshot, or one without a record, is fetched unconditionally: upstream's
+/// "not modified" is never taken for a file this sync does not hold intact.
+fn held_version<'a>(
+    record: Option<&'a FetchRecord>,
+    on_disk: Option<(u64, &str)>,
+) -> Option<&'a FetchRecord> {
+    let record = record?;
+    let (size, sha256) = on_disk?;
+    (record.size == size && record.sha256 == sha256).then_some(record)
+}
+
+/// Every repository's databases, fetched (conditionally, per [`held_version`] and the
+/// records of the previous sync) and validated.
 fn fetch_all(
     ctx: &Context<'_>,
     verifier: &mut Verifier,
     cfg: &RepoConfig,
     opts: &SyncOptions,
+    out: &Path,
+    previous: &FetchState,
 ) -> Result<Vec<Fetched>, SyncError> {
     let mut fetched = Vec::new();
     for repo in &cfg.repositories {
         let dir_url = cfg.upstream.repo_url(repo, &cfg.architecture);
-        let db = fetch_database(ctx, verifier, repo, &dir_url, "db", opts)?.ok_or_else(|| {
-            SyncError::Fetch {
-                repo: repo.clone(),
-                url: join_url(&dir_url, &format!("{repo}.db")),
-                problem: FetchProblem::NotFound,
-                attempts: 1,
+        let before = previous.get(repo);
+
+        let db_path = upstream::db_path(out, repo);
+        let mut snapshot = on_disk(&db_path, true)?;
+        let mut held = held_version(
+            before.and_then(|b| b.db.as_ref()),
+            snapshot.as_ref().map(|d| (d.size, d.sha256.as_str())),
+        );
+        let db = loop {
+            let got = fetch_database(ctx, verifier, repo, &dir_url, "db", opts, held)?;
+            match got {
+                None => {
+                    return Err(SyncError::Fetch {
+                        repo: repo.clone(),
+                        url: join_url(&dir_url, &format!("{repo}.db")),
+                        problem: FetchProblem::NotFound,
+                        attempts: 1,
+                    });
+                }
+                Some(Got::Fresh {
+                    bytes,
+                    parsed,
+                    record,
+                }) => {
+                    break Database {
+                        bytes,
+                        parsed,
+                        record,
+                        not_modified: false,
+                    };
+                }
+                Some(Got::NotModified) => {
+                    let kept = held.zip(snapshot.take().and_then(|d| d.bytes));
+                    if let Some((record, bytes)) = kept
+                        && let Ok(parsed) = syncdb::parse(&bytes[..], &db_path, &opts.limits)
+                    {
+                        break Database {
+                            bytes,
+                            parsed,
+                            record: record.clone(),
+                            not_modified: true,
+                        };
+                    }
+                    // The snapshot does not validate any more (other limits): fetch whole.
+                    held = None;
+                }
             }
-        })?;
-        let files = fetch_database(ctx, verifier, repo, &dir_url, "files", opts)?;
-        if let Some(files) = &files {
-            check_files_match(repo, &db.parsed, &files.parsed)?;
-        }
-        let files = files.map(|f| f.bytes);
+        };
+
+        let files_path = upstream::files_path(out, repo);
+        let snapshot = on_disk(&files_path, false)?;
+        let mut held = held_version(
+            before.and_then(|b| b.files.as_ref()),
+            snapshot.as_ref().map(|d| (d.size, d.sha256.as_str())),
+        );
+        let files = loop {
+            match fetch_database(ctx, verifier, repo, &dir_url, "files", opts, held)? {
+                None => break None,
+                Some(Got::Fresh {
+                    bytes,
+                    parsed,
+                    record,
+                }) => {
+                    check_files_match(repo, &db.parsed, &parsed)?;
+                    break Some(FilesDb {
+                        bytes: Some(bytes),
+                        record,
+                    });
+                }
+                Some(Got::NotModified) => {
+                    let Some(record) = held else { break None };
+                    if db.not_modified {
+                        // The pair was checked when it was fetched.
+                        break Some(FilesDb {
+                            bytes: None,
+                            record: record.clone(),
+                        });
+                    }
+                    // A new `.db` and the `.files` kept: they must still match.
+                    if let Ok(parsed) = syncdb::read(&files_path, &opts.limits) {
+                        check_files_match(repo, &db.parsed, &parsed)?;
+                        break Some(FilesDb {
+                            bytes: None,
+                            record: record.clone(),
+                        });
+                    }
+                    held = None;
+                }
+            }
+        };
         ctx.progress.database(repo, db.parsed.entries.len());
         fetched.push(Fetched {
             repo: repo.clone(),
@@ -491,7 +675,8 @@ fn fetch_all(
 }
 
 /// Fetch `DIR/REPO.KIND` (and its `.sig`, verified when upstream has one) and validate it;
-/// `None` when upstream has no such file.
+/// `None` when upstream has no such file. With `held`, the request is conditional, and
+/// upstream may answer that the held version is current ([`Got::NotModified`]).
 fn fetch_database(
     ctx: &Context<'_>,
     verifier: &mut Verifier,
@@ -499,7 +684,8 @@ fn fetch_database(
     dir_url: &str,
     kind: &str,
     opts: &SyncOptions,
-) -> Result<Option<Database>, SyncError> {
+    held: Option<&FetchRecord>,
+) -> Result<Option<Got>, SyncError> {
     let name = format!("{repo}.{kind}");
     let url = join_url(dir_url, &name);
     let part = ctx.incoming.join(format!("{name}.part"));
@@ -520,20 +706,30 @@ fn fetch_database(
             attempts: 0,
         },
     };
+    let validators = held.map(|r| Validators {
+        etag: r.etag.clone(),
+        last_modified: r.last_modified.clone(),
+        mtime_ns: r.mtime_ns,
+    });
     let req = Request {
         url: &url,
         dest: &part,
         resume: false,
         limit: opts.limits.max_decompressed,
+        held: held.zip(validators.as_ref()).map(|(r, v)| Held {
+            validators: v,
+            size: r.size,
+        }),
     };
-    match ctx.transport.fetch(&req, &|_| {}, ctx.cancel) {
-        Ok(_) => {}
+    let got = match ctx.transport.fetch(&req, &|_| {}, ctx.cancel) {
+        Ok(got) if got.not_modified => return Ok(Some(Got::NotModified)),
+        Ok(got) => got,
         Err(FetchError::Remote {
             problem: FetchProblem::NotFound,
             ..
         }) => return Ok(None),
         Err(e) => return Err(fetch_err(&url, e)),
-    }
+    };
     let sig_url = join_url(dir_url, &format!("{name}.sig"));
     let sig_part = ctx.incoming.join(format!("{name}.sig.part"));
     let sig_req = Request {
@@ -541,6 +737,7 @@ fn fetch_database(
         dest: &sig_part,
         resume: false,
         limit: MAX_SIGNATURE,
+        held: None,
     };
     match ctx.transport.fetch(&sig_req, &|_| {}, ctx.cancel) {
         Ok(_) => match verifier.verify_file_with(&part, &sig_part) {
@@ -572,10 +769,17 @@ fn fetch_database(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(Database {
+    let record = FetchRecord {
         sha256: hex(&Sha256::digest(&bytes)),
+        size: bytes.len() as u64,
+        etag: got.validators.etag,
+        last_modified: got.validators.last_modified,
+        mtime_ns: got.validators.mtime_ns,
+    };
+    Ok(Some(Got::Fresh {
         bytes,
         parsed,
+        record,
     }))
 }
 
@@ -936,6 +1140,7 @@ fn process(ctx: &Context<'_>, verifier: &mut Verifier, want: &Want) -> Outcome {
             dest: &pkg,
             resume,
             limit: want.csize,
+            held: None,
         };
         let fetched = match ctx
             .transport
@@ -990,6 +1195,7 @@ fn process(ctx: &Context<'_>, verifier: &mut Verifier, want: &Want) -> Outcome {
         dest: &sig,
         resume: false,
         limit: MAX_SIGNATURE,
+        held: None,
     };
     let sig_file_fetched = match ctx.transport.fetch(&req, &|_| {}, ctx.cancel) {
         Ok(_) => true,
@@ -1225,6 +1431,27 @@ mod tests {
         assert_eq!(decode_base64("aGVsbG8==="), None);
     }
 
+    #[test]
+    fn validators_are_sent_only_while_the_snapshot_is_the_recorded_file() {
+        let sha = "ab".repeat(32);
+        let record = FetchRecord {
+            sha256: sha.clone(),
+            size: 10,
+            etag: Some("\"e\"".into()),
+            last_modified: None,
+            mtime_ns: None,
+        };
+        let other = "cd".repeat(32);
+        let held = |on_disk| held_version(Some(&record), on_disk);
+        assert_eq!(held(Some((10, &sha))), Some(&record));
+        // Damaged (another SHA-256, or truncated) or missing: fetched unconditionally.
+        assert_eq!(held(Some((10, &other))), None);
+        assert_eq!(held(Some((9, &sha))), None);
+        assert_eq!(held(None), None);
+        // A snapshot from before records were kept: fetched unconditionally once.
+        assert_eq!(held_version(None, Some((10, &sha))), None);
+    }
+
     fn entry(name: &str, version: &str) -> DbEntry {
         DbEntry {
             filename: format!("{name}-{version}-x86_64.pkg.tar.zst"),
@@ -1288,8 +1515,15 @@ mod tests {
             dir_url: format!("file:///m/{name}"),
             db: Database {
                 bytes: Vec::new(),
-                sha256: String::new(),
                 parsed: db(entries),
+                record: FetchRecord {
+                    sha256: String::new(),
+                    size: 0,
+                    etag: None,
+                    last_modified: None,
+                    mtime_ns: None,
+                },
+                not_modified: false,
             },
             files: None,
         };

@@ -11,6 +11,7 @@
 
 mod add_sign;
 mod cli;
+mod conditional;
 mod gnupg;
 mod http;
 mod mirror;

@@ -14,9 +14,10 @@ use lumina_repo::ledger::Ledger;
 use lumina_repo::lock::RepoLock;
 use lumina_repo::publish::pool_path;
 use lumina_repo::sync::{RetryPolicy, SyncError, SyncOptions, SyncReport};
-use lumina_repo::upstream::{self, SyncState};
+use lumina_repo::upstream::{self, FetchState, SyncState};
 use sha2::Digest;
 
+use crate::conditional::{CondServer, Mode};
 use crate::gnupg::Key;
 use crate::mirror::{ARCH, Server, Signed, Tls, Upstream, name_of, sig_of};
 
@@ -761,4 +762,345 @@ fn https_verifies_the_server_certificate_with_rustls() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["downloaded"][0], name_of(&one));
     assert_eq!(site.pool(), with_sigs(&[&name_of(&one)]));
+}
+
+/// The four database paths of `core` and `extra`.
+const DBS: [&str; 4] = ["core.db", "core.files", "extra.db", "extra.files"];
+
+/// `(status, If-None-Match, If-Modified-Since)` of each request for `name`.
+fn answers(server: &CondServer, name: &str) -> Vec<(u16, Option<String>, Option<String>)> {
+    server
+        .requests_for(&format!("/{name}"))
+        .into_iter()
+        .map(|a| (a.status, a.if_none_match, a.if_modified_since))
+        .collect()
+}
+
+/// The `ETag` the test server gives `bytes`.
+fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{}\"", &sha256_hex(bytes)[..32])
+}
+
+impl Site {
+    fn fetch_state(&self) -> FetchState {
+        SyncState::load_with_fetch(&self.out).unwrap().unwrap().1
+    }
+}
+
+/// The upstream file `REPO.KIND` as served.
+fn served(up: &Upstream, name: &str) -> Vec<u8> {
+    let repo = name.split('.').next().unwrap();
+    std::fs::read(up.file(repo, name)).unwrap()
+}
+
+#[test]
+fn an_unchanged_upstream_answers_304_and_the_sync_changes_nothing_but_still_fills_the_pool() {
+    let up = Upstream::new();
+    let alpha = up.add("core", "alpha", "1.0-1", Signed::Both);
+    let beta = up.add("core", "beta", "1-1", Signed::Both);
+    up.add("extra", "gamma", "1-1", Signed::FileOnly);
+    // beta's file is not on the mirror yet: rejected, and tried again by every sync.
+    let beta_bytes = std::fs::read(&beta).unwrap();
+    std::fs::remove_file(&beta).unwrap();
+    let server = CondServer::start(&up.root, Mode::ETag);
+    let site = Site::new(&up, &server.url(), &["core", "extra"]);
+
+    let r = site.sync(T1).unwrap();
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(r.rejected[0].name, "beta");
+    assert!(r.repos.iter().all(|p| p.changed && !p.not_modified));
+    // No snapshot yet: every database is asked for unconditionally; what the server said
+    // of each is recorded with the SHA-256 and size of the bytes kept.
+    let fetch = site.fetch_state();
+    for name in DBS {
+        assert_eq!(answers(&server, name), [(200, None, None)], "{name}");
+        let bytes = served(&up, name);
+        let (repo, kind) = name.split_once('.').unwrap();
+        let rec = match kind {
+            "db" => fetch[repo].db.clone(),
+            _ => fetch[repo].files.clone(),
+        }
+        .unwrap();
+        assert_eq!(rec.etag, Some(etag_of(&bytes)), "{name}");
+        assert_eq!(rec.sha256, sha256_hex(&bytes), "{name}");
+        assert_eq!(rec.size, bytes.len() as u64, "{name}");
+        assert!(rec.last_modified.unwrap().ends_with(" GMT"), "{name}");
+        assert_eq!(rec.mtime_ns, None);
+    }
+
+    // The same upstream, at the same time: 304 for every database, asked with its ETag
+    // and Last-Modified; no `.sig` fetched; not a byte or an mtime changed under OUT.
+    let before = site.files();
+    server.clear_log();
+    let r = site.sync(T1).unwrap();
+    let repos: Vec<_> = r
+        .repos
+        .iter()
+        .map(|p| (p.name.as_str(), p.entries, p.changed, p.not_modified))
+        .collect();
+    assert_eq!(repos, [("core", 2, false, true), ("extra", 1, false, true)]);
+    assert_eq!((r.new_versions, r.in_pool, r.rejected.len()), (0, 2, 1));
+    for name in DBS {
+        let rec = answers(&server, name);
+        assert_eq!(rec.len(), 1, "{name}: {rec:?}");
+        let (status, inm, ims) = &rec[0];
+        assert_eq!(*status, 304, "{name}");
+        assert_eq!(inm.as_deref(), Some(etag_of(&served(&up, name)).as_str()));
+        assert!(
+            ims.as_deref().is_some_and(|d| d.ends_with(" GMT")),
+            "{name}"
+        );
+    }
+    let sigs: Vec<String> = server
+        .requests_for(".sig")
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    assert!(sigs.is_empty(), "{sigs:?}");
+    assert_eq!(server.requests_for(&name_of(&beta)).len(), 1, "retried");
+    assert_eq!(site.files(), before, "an unchanged upstream changed a file");
+
+    // The mirror gets beta's file, and the pool loses alpha's: the databases are still
+    // unchanged (304), and the sync still downloads what the pool lacks.
+    std::fs::write(&beta, &beta_bytes).unwrap();
+    std::fs::remove_file(pool_path(&site.out, &name_of(&alpha))).unwrap();
+    server.clear_log();
+    let r = site.sync(T2).unwrap();
+    assert!(r.repos.iter().all(|p| p.not_modified && !p.changed));
+    assert_eq!(r.downloaded, [name_of(&alpha), name_of(&beta)]);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.new_versions, 0);
+    for name in DBS {
+        assert_eq!(answers(&server, name)[0].0, 304, "{name}");
+    }
+    // First-seen times are the first sync's; the ledger was not rewritten.
+    assert_eq!(site.ledger().first_seen("beta", "1-1"), Some(T1));
+    assert_eq!(site.files()["ledger.json"], before["ledger.json"]);
+    for repo in ["core", "extra"] {
+        assert_eq!(
+            std::fs::read(upstream::db_path(&site.out, repo)).unwrap(),
+            up.db_bytes(repo)
+        );
+    }
+    let state = site.state();
+    assert_eq!(state.lastsync, T2);
+    assert!(state.rejected.is_empty());
+    assert_eq!(site.fetch_state(), fetch, "the records of a 304 stay");
+
+    // The command line says so, in words and in JSON.
+    let (code, _, stderr) = site.cli(&["sync", "--now", "1700007200"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("synced core (2 entries, not modified), extra (1 entry, not modified)"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = site.cli(&["sync", "--now", "1700007200", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["repos"][0]["not_modified"], true);
+    assert_eq!(json["repos"][0]["changed"], false);
+}
+
+#[test]
+fn a_changed_upstream_database_is_downloaded_whole_and_its_new_versions_recorded() {
+    // With ETags, and with Python's stock server (Last-Modified alone).
+    for mode in [Mode::ETag, Mode::Stock] {
+        let up = Upstream::new();
+        up.add("core", "alpha", "1.0-1", Signed::Both);
+        up.add("extra", "gamma", "1-1", Signed::Both);
+        let server = CondServer::start(&up.root, mode);
+        let site = Site::new(&up, &server.url(), &["core", "extra"]);
+        site.sync(T1).unwrap();
+        let old = site.fetch_state();
+        let old_core = old["core"].db.clone().unwrap();
+        assert_eq!(old_core.etag.is_some(), mode == Mode::ETag, "{mode:?}");
+
+        // A new version in core; Last-Modified has one-second steps: the new files are
+        // dated later, as they would be on a mirror.
+        let alpha2 = up.add("core", "alpha", "1.1-1", Signed::Both);
+        let later = std::time::SystemTime::now() + Duration::from_secs(10);
+        for f in ["core.db.tar.gz", "core.files.tar.gz"] {
+            std::fs::File::options()
+                .write(true)
+                .open(up.file("core", f))
+                .unwrap()
+                .set_modified(later)
+                .unwrap();
+        }
+        server.clear_log();
+        let r = site.sync(T2).unwrap();
+        let repos: Vec<_> = r
+            .repos
+            .iter()
+            .map(|p| (p.name.as_str(), p.entries, p.changed, p.not_modified))
+            .collect();
+        assert_eq!(
+            repos,
+            [("core", 1, true, false), ("extra", 1, false, true)],
+            "{mode:?}"
+        );
+        assert_eq!(r.new_versions, 1);
+        assert_eq!(r.downloaded, [name_of(&alpha2)]);
+        // Asked conditionally (the ETag when there is one, else the date): core's are
+        // sent whole, extra's are not.
+        for name in DBS {
+            let a = answers(&server, name);
+            assert_eq!(a.len(), 1, "{mode:?} {name}: {a:?}");
+            let (status, inm, ims) = &a[0];
+            let expected = if name.starts_with("core") { 200 } else { 304 };
+            assert_eq!(*status, expected, "{mode:?} {name}");
+            assert_eq!(inm.is_some(), mode == Mode::ETag, "{mode:?} {name}");
+            assert!(ims.is_some(), "{mode:?} {name}");
+        }
+        let ledger = site.ledger();
+        assert_eq!(ledger.first_seen("alpha", "1.0-1"), Some(T1));
+        assert_eq!(ledger.first_seen("alpha", "1.1-1"), Some(T2));
+        assert_eq!(
+            std::fs::read(upstream::db_path(&site.out, "core")).unwrap(),
+            up.db_bytes("core")
+        );
+        let new = site.fetch_state();
+        let core = new["core"].db.clone().unwrap();
+        assert_eq!(core.sha256, sha256_hex(&up.db_bytes("core")), "{mode:?}");
+        assert_ne!(core.last_modified, old_core.last_modified, "{mode:?}");
+        assert_eq!(new["extra"], old["extra"], "{mode:?}");
+        assert_eq!(site.state().repos["core"].db_sha256, core.sha256);
+    }
+}
+
+#[test]
+fn a_damaged_or_missing_snapshot_is_fetched_again_unconditionally() {
+    let up = Upstream::new();
+    up.add("core", "alpha", "1-1", Signed::Both);
+    up.add("extra", "gamma", "1-1", Signed::Both);
+    let server = CondServer::start(&up.root, Mode::ETag);
+    let site = Site::new(&up, &server.url(), &["core", "extra"]);
+    site.sync(T1).unwrap();
+    let fetch = site.fetch_state();
+    let contents_before = contents(&site);
+
+    // core.db damaged in place (same size), extra.files gone.
+    let core_db = upstream::db_path(&site.out, "core");
+    let mut bytes = std::fs::read(&core_db).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&core_db, &bytes).unwrap();
+    std::fs::remove_file(upstream::files_path(&site.out, "extra")).unwrap();
+    server.clear_log();
+    let r = site.sync(T1).unwrap();
+    assert_eq!(answers(&server, "core.db"), [(200, None, None)]);
+    assert_eq!(answers(&server, "extra.files"), [(200, None, None)]);
+    // The others are intact: asked conditionally, not modified; core's `.files` kept is
+    // checked against the `.db` fetched again.
+    for name in ["core.files", "extra.db"] {
+        assert_eq!(answers(&server, name)[0].0, 304, "{name}");
+    }
+    let flags: Vec<_> = r
+        .repos
+        .iter()
+        .map(|p| (p.name.as_str(), p.changed, p.not_modified))
+        .collect();
+    assert_eq!(flags, [("core", true, false), ("extra", false, false)]);
+    assert_eq!(r.new_versions, 0);
+    assert_eq!(
+        contents(&site),
+        contents_before,
+        "the snapshot is upstream's again"
+    );
+    assert_eq!(site.fetch_state(), fetch);
+
+    // A state.json written before records were kept: every database is fetched whole once,
+    // then recorded; nothing else changes.
+    let path = upstream::state_path(&site.out);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("fetch").unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    assert!(site.fetch_state().is_empty());
+    server.clear_log();
+    let r = site.sync(T1).unwrap();
+    for name in DBS {
+        assert_eq!(answers(&server, name), [(200, None, None)], "{name}");
+    }
+    assert!(r.repos.iter().all(|p| !p.changed && !p.not_modified));
+    assert_eq!(site.fetch_state(), fetch);
+    assert_eq!(contents(&site), contents_before, "state.json as it was");
+}
+
+/// The SHA-256 of every file under OUT but the lock file.
+fn contents(site: &Site) -> BTreeMap<String, Vec<u8>> {
+    site.files().into_iter().map(|(k, v)| (k, v.3)).collect()
+}
+
+#[test]
+fn a_server_that_ignores_validators_still_syncs_and_changes_nothing() {
+    let up = Upstream::new();
+    up.add("core", "alpha", "1-1", Signed::Both);
+    let server = CondServer::start(&up.root, Mode::Ignore);
+    let site = Site::new(&up, &server.url(), &["core"]);
+    site.sync(T1).unwrap();
+    let before = site.files();
+    server.clear_log();
+    let r = site.sync(T1).unwrap();
+    // Asked conditionally, answered 200: compared with the snapshot, not rewritten.
+    for name in ["core.db", "core.files"] {
+        let a = server.requests_for(&format!("/{name}"));
+        assert_eq!(a.len(), 1, "{name}: {a:?}");
+        assert_eq!(a[0].status, 200, "{name}");
+        assert!(a[0].conditional(), "{name}");
+    }
+    assert!(!r.repos[0].changed && !r.repos[0].not_modified);
+    assert_eq!((r.new_versions, r.in_pool), (0, 1));
+    assert_eq!(site.files(), before);
+
+    let beta = up.add("core", "beta", "1-1", Signed::Both);
+    let r = site.sync(T2).unwrap();
+    assert_eq!(r.downloaded, [name_of(&beta)]);
+    assert_eq!(r.new_versions, 1);
+    assert!(r.repos[0].changed);
+    assert_eq!(site.ledger().first_seen("beta", "1-1"), Some(T2));
+    assert_eq!(
+        site.fetch_state()["core"].db.clone().unwrap().etag,
+        Some(etag_of(&up.db_bytes("core")))
+    );
+}
+
+#[test]
+fn a_file_mirror_is_read_again_only_when_a_database_changes_mtime_or_size() {
+    let up = Upstream::new();
+    up.add("core", "alpha", "1-1", Signed::Both);
+    let site = Site::new(&up, &format!("file://{}", up.root.display()), &["core"]);
+    let mtime_ns = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        u64::try_from(m.mtime()).unwrap() * 1_000_000_000 + u64::try_from(m.mtime_nsec()).unwrap()
+    };
+    site.sync(T1).unwrap();
+    let rec = site.fetch_state()["core"].db.clone().unwrap();
+    assert_eq!(rec.mtime_ns, Some(mtime_ns(&up.file("core", "core.db"))));
+    assert_eq!((rec.etag, rec.last_modified), (None, None));
+
+    let before = site.files();
+    let r = site.sync(T1).unwrap();
+    assert!(r.repos[0].not_modified && !r.repos[0].changed);
+    assert_eq!(site.files(), before);
+
+    // Touched, same bytes: read again and compared, not rewritten; the new mtime recorded.
+    let later = std::time::SystemTime::now() + Duration::from_secs(10);
+    std::fs::File::options()
+        .write(true)
+        .open(up.file("core", "core.db.tar.gz"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let r = site.sync(T1).unwrap();
+    assert!(!r.repos[0].not_modified && !r.repos[0].changed);
+    let after = site.fetch_state()["core"].db.clone().unwrap();
+    assert_eq!(after.mtime_ns, Some(mtime_ns(&up.file("core", "core.db"))));
+    assert_ne!(after.mtime_ns, rec.mtime_ns);
+    assert_eq!(after.sha256, rec.sha256);
+    assert_eq!(
+        site.files()[".upstream/core.db"],
+        before[".upstream/core.db"],
+        "the snapshot was not rewritten"
+    );
 }
