@@ -180,6 +180,32 @@ impl Fs {
         self.step(|| format!("link {} -> {}", from.display(), to.display()))
     }
 
+    /// Make a hard link `name` in the open directory `to` of the file `name` in the open
+    /// directory `from` ([`Fs::hard_link`] without resolving either directory's path again:
+    /// a third of the cost when thousands are linked).
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `linkat(2)` (`NotFound` when `from` has no `name`);
+    /// [`Error::Injected`].
+    pub fn hard_link_at(&self, from: &Dir, to: &Dir, name: &OsStr) -> Result<()> {
+        nix::unistd::linkat(&from.fd, name, &to.fd, name, nix::fcntl::AtFlags::empty())
+            .map_err(|e| Error::io(to.path.join(name), "hard-linking", e.into()))?;
+        self.touched_dir(&to.path);
+        self.step(|| format!("link {}", to.path.join(name).display()))
+    }
+
+    /// Remove the file or symlink `name` (never a directory) of the open directory `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `unlinkat(2)`; [`Error::Injected`].
+    pub fn unlink_at(&self, dir: &Dir, name: &OsStr) -> Result<()> {
+        nix::unistd::unlinkat(&dir.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| Error::io(dir.path.join(name), "removing the link", e.into()))?;
+        // Never a directory: the directories known to exist still do.
+        self.touched_dir(&dir.path);
+        self.step(|| format!("unlink {}", dir.path.join(name).display()))
+    }
+
     /// Remove a file or symlink (never a directory).
     ///
     /// # Errors
@@ -425,6 +451,20 @@ impl Fs {
         self.forget_dirs();
         self.touched(dir);
         self.step(|| format!("rm -r {}", dir.display()))
+    }
+
+    /// Make durable everything written on the filesystem holding `path`, and on those of
+    /// the directories changed since the last sync: one `syncfs(2)` each. For many new
+    /// files written with [`Fs::write_replace`] into a directory nobody reads yet, made
+    /// durable at once before it is renamed into view (cheaper than an `fsync` per file).
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `syncfs(2)`; [`Error::Injected`].
+    pub fn sync_filesystem(&self, path: &Path) -> Result<()> {
+        let mut dirs = std::mem::take(&mut *self.dirty_dirs.borrow_mut());
+        dirs.push(path.to_path_buf());
+        sync_filesystems(&dirs)?;
+        self.step(|| format!("syncfs {}", path.display()))
     }
 
     /// Make durable every directory that a step since the last call changed an entry of:

@@ -23,6 +23,7 @@
 //! lock     RepoLock: flock on OUT/.lock; every function that changes OUT asks for one
 //! ledger   first-seen times, holds, expedites, audit log (OUT/ledger.json)
 //! sign     gpgme: detached signatures; verification with pacman's trust rule
+//! signer_thread  a Signer on its own thread (made early, signs off the linking thread)
 //! publish  generations of the served tree, one atomic symlink swap, rollback, gc
 //! upstream the snapshot `sync` verified and `promote` plans from (the contract between them)
 //! release  `promote`: snapshot + served generation -> diff -> plan -> new signed generation
@@ -59,9 +60,11 @@ pub mod promote;
 pub mod publish;
 pub mod release;
 pub mod sign;
+pub mod signer_thread;
 pub mod status;
 pub mod sync;
 pub mod syncdb;
+pub mod trace;
 pub mod upstream;
 pub mod vercmp;
 pub mod verify;

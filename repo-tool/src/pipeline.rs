@@ -12,7 +12,7 @@ use lumina_repo::config::{RepoConfig, format_duration};
 use lumina_repo::ledger::Ledger;
 use lumina_repo::lock::RepoLock;
 use lumina_repo::release::{self, Prepared, Report, parse_time};
-use lumina_repo::sign::Signer;
+use lumina_repo::signer_thread::SignerThread;
 use lumina_repo::syncdb::Limits;
 use lumina_repo::upstream::{self, SyncState};
 
@@ -252,6 +252,7 @@ fn prepare(
 
 /// `lumina-repo promote`.
 pub fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
+    lumina_repo::trace::start();
     let config = load_config(&args.config)?;
     let now = args.now.unwrap_or_else(clock::now);
     let limits = Limits::default();
@@ -292,15 +293,24 @@ pub fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
 
     let fs = Fs::new();
     let lock = RepoLock::acquire(&fs, out, "lumina-repo promote")?;
+    // Looking the key up takes GnuPG a tenth of a second: done meanwhile.
+    let mut signer = SignerThread::spawn(
+        config.signing.gnupg_home.clone(),
+        config.signing.key.clone(),
+    );
     require_sync(out)?;
     let mut ledger = Ledger::load(&config.ledger_path())?;
+    lumina_repo::trace::mark("lock, config, ledger");
     let snapshot = release::load(&config, &limits)?;
-    let prepared = prepare(args, snapshot, &mut ledger, &config, now)?;
+    let prepared =
+        release::prepare_to_publish(snapshot, &mut ledger, &config, now, args.bootstrap, &limits)?;
+    lumina_repo::trace::mark("plan");
     // First-seen records made now (a version sync did not record) are kept whatever
     // happens next.
     ledger
         .save(&fs, &lock)
         .with_context(|| format!("cannot save the ledger `{}`", ledger.path().display()))?;
+    lumina_repo::trace::mark("save the ledger");
     if args.verbose {
         print_plan(&prepared, "");
     }
@@ -320,13 +330,15 @@ pub fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
         }
         return strict(r);
     }
-    let mut signer = Signer::new(config.signing.gnupg_home.as_deref(), &config.signing.key)?;
+    signer.ready()?;
     let plan = prepared.plan.clone();
+    lumina_repo::trace::mark("signer");
     let report = prepared.publish(&lock, &fs, &mut signer, config.keep_generations, &limits)?;
     let ended = release::end_expedites(&mut ledger, &plan, now);
     ledger
         .save(&fs, &lock)
         .with_context(|| format!("cannot save the ledger `{}`", ledger.path().display()))?;
+    lumina_repo::trace::mark("save the ledger");
     for name in &ended {
         if args.verbose {
             eprintln!("expedite of `{name}` done: its version was published");

@@ -71,14 +71,14 @@ use lumina_core::fs::Fs;
 use serde::Serialize;
 
 use crate::config::RepoConfig;
-use crate::dbwrite::{self, DbKind};
+use crate::dbwrite;
 use crate::entry::DbEntry;
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::lock::RepoLock;
 use crate::model::{Candidate, Removal, RepoPackage};
 use crate::promote::{self, Broken, Held, HoldReason, PlanInput, PromotionPlan, Removed};
-use crate::publish::{self, Release, RepoFiles};
+use crate::publish::{self, RepoPackages, SignedDatabases};
 use crate::sign::DetachedSigner;
 use crate::syncdb::{self, Limits};
 use crate::upstream::{self, SyncState};
@@ -131,19 +131,52 @@ fn generation_repo_dir(out: &Path, n: u64, repo: &str, arch: &str) -> PathBuf {
         .join(arch)
 }
 
-/// Reads a served repository's entries, file lists included (`REPO.files`, else
-/// `REPO.db`); `None` when the generation does not have the repository.
+/// Reads a served repository's entries from its `REPO.db` (for planning: the file lists
+/// are carried over from `REPO.files` when the next generation is rendered, unparsed);
+/// `None` when the generation does not have the repository.
 fn read_served(dir: &Path, repo: &str, limits: &Limits) -> Result<Option<Vec<DbEntry>>, Error> {
+    let path = dir.join(format!("{repo}.db"));
+    if lumina_core::fs::lstat(&path)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(syncdb::read(&path, limits)?.entries))
+}
+
+/// The served archive a repository's next databases are made from: `REPO.files` (file
+/// lists included), or `REPO.db` in a generation without one.
+fn served_archive(dir: &Path, repo: &str) -> Result<Option<PathBuf>, Error> {
     for kind in ["files", "db"] {
         let path = dir.join(format!("{repo}.{kind}"));
         if lumina_core::fs::lstat(&path)?.is_some() {
-            return Ok(Some(syncdb::read(&path, limits)?.entries));
+            return Ok(Some(path));
         }
     }
     Ok(None)
 }
 
-/// Reads the upstream snapshot, the sync state and the served generation.
+/// The served generation's repositories: the configured ones it has, and `lumina`.
+fn read_generation(
+    config: &RepoConfig,
+    n: u64,
+    limits: &Limits,
+) -> Result<Vec<RepoEntries>, Error> {
+    let lumina =
+        (!config.repositories.iter().any(|r| r == LUMINA_REPO)).then(|| LUMINA_REPO.to_owned());
+    let mut published = Vec::new();
+    for repo in config.repositories.iter().cloned().chain(lumina) {
+        let dir = generation_repo_dir(&config.output, n, &repo, &config.architecture);
+        if let Some(entries) = read_served(&dir, &repo, limits)? {
+            published.push(RepoEntries {
+                name: repo,
+                entries,
+            });
+        }
+    }
+    Ok(published)
+}
+
+/// Reads the upstream snapshot, the sync state and the served generation (the upstream
+/// databases and the served ones on two threads).
 ///
 /// # Errors
 /// - [`Error::Publish`] when nothing was synced yet, or a configured repository was not
@@ -175,33 +208,31 @@ pub fn load(config: &RepoConfig, limits: &Limits) -> Result<Snapshot, Error> {
             ),
         ));
     }
-    let upstream = upstream::load_dbs(out, &config.repositories, limits)?
+    let current = publish::current(out)?;
+    let (upstream, published) = std::thread::scope(|s| {
+        let served = s.spawn(|| match current {
+            Some(n) => read_generation(config, n, limits),
+            None => Ok(Vec::new()),
+        });
+        let upstream = upstream::load_dbs(out, &config.repositories, limits);
+        let served = served
+            .join()
+            .unwrap_or_else(|_| Err(publish_err(out, "the reading thread panicked")));
+        (upstream, served)
+    });
+    crate::trace::mark("load: upstream and served databases");
+    let upstream = upstream?
         .into_iter()
         .map(|(name, db)| RepoEntries {
             name,
             entries: db.entries,
         })
         .collect();
-    let current = publish::current(out)?;
-    let mut published = Vec::new();
-    if let Some(n) = current {
-        let lumina =
-            (!config.repositories.iter().any(|r| r == LUMINA_REPO)).then(|| LUMINA_REPO.to_owned());
-        for repo in config.repositories.iter().cloned().chain(lumina) {
-            let dir = generation_repo_dir(out, n, &repo, &config.architecture);
-            if let Some(entries) = read_served(&dir, &repo, limits)? {
-                published.push(RepoEntries {
-                    name: repo,
-                    entries,
-                });
-            }
-        }
-    }
     Ok(Snapshot {
         out: out.clone(),
         arch: config.architecture.clone(),
         upstream,
-        published,
+        published: published?,
         current,
         sync,
     })
@@ -339,6 +370,8 @@ pub struct Prepared {
     repos: Vec<String>,
     /// Promoted name -> (repository, version).
     promoted: HashMap<String, (String, String)>,
+    /// The candidates' file lists, when read ahead ([`prepare_to_publish`]).
+    file_lists: Option<FileLists>,
 }
 
 /// Diffs, checks availability and plans (see the module documentation). Records in
@@ -356,7 +389,7 @@ pub fn prepare(
     config: &RepoConfig,
     now: u64,
 ) -> Result<Prepared, Error> {
-    prepare_with(snapshot, ledger, config, now, false)
+    prepare_with(snapshot, ledger, config, now, false, None)
 }
 
 /// Like [`prepare`], for the first publish of a new Lumina-Stable: every upstream entry
@@ -378,6 +411,32 @@ pub fn prepare_bootstrap(
     config: &RepoConfig,
     now: u64,
 ) -> Result<Prepared, Error> {
+    refuse_bootstrap(&snapshot)?;
+    prepare_with(snapshot, ledger, config, now, true, None)
+}
+
+/// [`prepare`] (or, with `bootstrap`, [`prepare_bootstrap`]) for a plan that is going to
+/// be published: the file lists of the candidates are read from the upstream `.files`
+/// snapshots on a second thread while the planner runs, for [`Prepared::publish`].
+///
+/// # Errors
+/// As [`prepare`] and [`prepare_bootstrap`]; [`Error::InvalidDatabase`] when an upstream
+/// `.files` snapshot does not validate.
+pub fn prepare_to_publish(
+    snapshot: Snapshot,
+    ledger: &mut Ledger,
+    config: &RepoConfig,
+    now: u64,
+    bootstrap: bool,
+    limits: &Limits,
+) -> Result<Prepared, Error> {
+    if bootstrap {
+        refuse_bootstrap(&snapshot)?;
+    }
+    prepare_with(snapshot, ledger, config, now, bootstrap, Some(limits))
+}
+
+fn refuse_bootstrap(snapshot: &Snapshot) -> Result<(), Error> {
     if snapshot.current.is_some() || !publish::generations(&snapshot.out)?.is_empty() {
         return Err(publish_err(
             &snapshot.out,
@@ -385,7 +444,39 @@ pub fn prepare_bootstrap(
              seeds an empty tree only (run `lumina-repo promote` without `--bootstrap`)",
         ));
     }
-    prepare_with(snapshot, ledger, config, now, true)
+    Ok(())
+}
+
+/// File lists read ahead, by repository, then by package name: the `.files` entry.
+type FileLists = HashMap<String, HashMap<String, DbEntry>>;
+
+/// The `.files` entries of `candidates` from each repository's upstream snapshot.
+fn read_file_lists(
+    out: &Path,
+    candidates: &[Candidate],
+    limits: &Limits,
+) -> Result<FileLists, Error> {
+    let mut wanted: HashMap<&str, HashSet<String>> = HashMap::new();
+    for c in candidates {
+        wanted
+            .entry(c.repo.as_str())
+            .or_default()
+            .insert(format!("{}-{}", c.pkg.name, c.pkg.version));
+    }
+    let mut lists = FileLists::new();
+    for (repo, dirs) in wanted {
+        let path = upstream::files_path(out, repo);
+        if lumina_core::fs::lstat(&path)?.is_none() {
+            continue;
+        }
+        let entries = syncdb::read_selected(&path, limits, &|dir| dirs.contains(dir))?.entries;
+        lists.insert(
+            repo.to_owned(),
+            entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
+        );
+    }
+    crate::trace::mark("read ahead: file lists of the candidates");
+    Ok(lists)
 }
 
 fn prepare_with(
@@ -394,6 +485,7 @@ fn prepare_with(
     config: &RepoConfig,
     now: u64,
     bootstrap: bool,
+    file_lists: Option<&Limits>,
 ) -> Result<Prepared, Error> {
     let mut policy = config.policy();
     ledger.apply_to(&mut policy);
@@ -503,11 +595,25 @@ fn prepare_with(
         removals: &removals,
         now,
     };
-    let plan = if bootstrap {
-        bootstrap_plan(&candidates, &unavailable, now, &policy)
-    } else {
-        promote::plan_available(&input, &policy, &unavailable)?
-    };
+    let out = &snapshot.out;
+    let (plan, lists) = std::thread::scope(|s| {
+        let reader = file_lists.map(|limits| {
+            let candidates = &candidates;
+            s.spawn(move || read_file_lists(out, candidates, limits))
+        });
+        let plan = if bootstrap {
+            Ok(bootstrap_plan(&candidates, &unavailable, now, &policy))
+        } else {
+            promote::plan_available(&input, &policy, &unavailable)
+        };
+        let lists = reader.map(|r| {
+            r.join()
+                .unwrap_or_else(|_| Err(publish_err(out, "the reading thread panicked")))
+        });
+        (plan, lists)
+    });
+    let plan = plan?;
+    let lists = lists.transpose()?;
     let new_set = plan.apply(&published);
     // `plan.broken` is sorted.
     if let Some(b) = promote::unresolved(&new_set)
@@ -609,6 +715,8 @@ fn prepare_with(
         .iter()
         .map(|p| (p.pkg.name.clone(), (p.repo.clone(), p.pkg.version.clone())))
         .collect();
+    drop(first_seen);
+    drop_later((published, new_set, candidates, removals));
     Ok(Prepared {
         plan,
         report,
@@ -617,6 +725,7 @@ fn prepare_with(
         snapshot,
         repos,
         promoted,
+        file_lists: lists,
     })
 }
 
@@ -755,7 +864,7 @@ impl Prepared {
         self,
         lock: &RepoLock,
         fs: &Fs,
-        signer: &mut dyn DetachedSigner,
+        signer: &mut (dyn DetachedSigner + Send),
         keep: u32,
         limits: &Limits,
     ) -> Result<Report, Error> {
@@ -766,69 +875,144 @@ impl Prepared {
             repos,
             promoted,
             plan,
+            mut file_lists,
             ..
         } = self;
         let removed: HashSet<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
-        let mut by_repo: BTreeMap<&str, Vec<DbEntry>> =
-            repos.iter().map(|r| (r.as_str(), Vec::new())).collect();
-        for repo in snapshot.published {
-            let Some(list) = by_repo.get_mut(repo.name.as_str()) else {
+        let stays =
+            |e: &DbEntry| !promoted.contains_key(&e.name) && !removed.contains(e.name.as_str());
+        // Per repository of the new generation: what it serves now, what it gains.
+        let mut work: Vec<RepoWork<'_>> = repos
+            .iter()
+            .map(|name| RepoWork {
+                name,
+                served: snapshot
+                    .published
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .map(|r| &r.entries[..]),
+                new: Vec::new(),
+                lists: file_lists
+                    .as_mut()
+                    .map(|l| l.remove(name.as_str()).unwrap_or_default()),
+            })
+            .collect();
+        let mut upstream = snapshot.upstream;
+        for repo in &mut upstream {
+            let Some(w) = work.iter_mut().find(|w| *w.name == repo.name) else {
                 continue;
             };
-            list.extend(
-                repo.entries.into_iter().filter(|e| {
-                    !promoted.contains_key(&e.name) && !removed.contains(e.name.as_str())
-                }),
-            );
+            let name = &repo.name;
+            w.new.extend(repo.entries.drain(..).filter(|e| {
+                promoted
+                    .get(&e.name)
+                    .is_some_and(|(r, v)| r == name && *v == e.version)
+            }));
         }
-        for repo in snapshot.upstream {
-            let mut taken: Vec<DbEntry> = repo
-                .entries
-                .into_iter()
-                .filter(|e| {
-                    promoted
-                        .get(&e.name)
-                        .is_some_and(|(r, v)| *r == repo.name && *v == e.version)
-                })
-                .collect();
-            if taken.is_empty() {
-                continue;
-            }
-            attach_file_lists(&snapshot.out, &repo.name, &mut taken, limits)?;
-            if let Some(list) = by_repo.get_mut(repo.name.as_str()) {
-                list.extend(taken);
-            }
-        }
-        let mut files = Vec::with_capacity(repos.len());
-        for name in &repos {
-            let entries = by_repo.remove(name.as_str()).unwrap_or_default();
-            // One database after the other, not `render_both`'s two at once: each archive
-            // is built whole in memory before it is compressed, and at 15,000 packages the
-            // two together add 80 MB to the peak; one at a time costs ~0.1 s more.
-            let db = dbwrite::render(&entries, DbKind::Db)?;
-            let files_db = dbwrite::render(&entries, DbKind::Files)?;
-            files.push(RepoFiles {
-                name: name.clone(),
-                db,
-                files: files_db,
-                packages: entries.into_iter().map(|e| e.filename).collect(),
-            });
-        }
-        let release = Release {
-            arch: &snapshot.arch,
-            repos: &files,
-            lastsync: snapshot.sync.lastsync,
-            lastupdate: report.now,
-            report: &report_bytes,
+        let packages: Vec<Vec<String>> = work
+            .iter()
+            .map(|w| {
+                w.served
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|e| stays(e))
+                    .chain(&w.new)
+                    .map(|e| e.filename.clone())
+                    .collect()
+            })
+            .collect();
+        let lists: Vec<RepoPackages<'_>> = work
+            .iter()
+            .zip(&packages)
+            .map(|(w, p)| RepoPackages {
+                name: w.name,
+                packages: p,
+            })
+            .collect();
+        let out = &snapshot.out;
+        let served_dir = |repo: &str| {
+            snapshot
+                .current
+                .map(|n| generation_repo_dir(out, n, repo, &snapshot.arch))
         };
-        let n = publish::publish(lock, fs, signer, &release, keep)?;
+        // The package files are linked into the new generation on this thread (the
+        // kernel's work), while the databases are rendered and signed on another.
+        let (staging, dbs) = std::thread::scope(|s| {
+            let render = s.spawn(|| -> Result<Vec<SignedDatabases>, Error> {
+                let mut dbs = Vec::with_capacity(work.len());
+                for w in work {
+                    let mut new = w.new;
+                    match w.lists {
+                        Some(lists) => attach(&mut new, lists),
+                        None => attach_file_lists(out, w.name, &mut new, limits)?,
+                    }
+                    let source = match (w.served, served_dir(w.name)) {
+                        (Some(entries), Some(dir)) => {
+                            served_archive(&dir, w.name)?.map(|path| (entries, path))
+                        }
+                        _ => None,
+                    };
+                    let rendered = match source {
+                        Some((entries, path)) => {
+                            let mut archive = syncdb::open_archive(&path, limits)?;
+                            dbwrite::render_merged(
+                                Some(dbwrite::Served {
+                                    entries,
+                                    archive: &mut archive,
+                                    path: &path,
+                                }),
+                                &stays,
+                                &new,
+                            )?
+                        }
+                        None => dbwrite::render_merged(None, &stays, &new)?,
+                    };
+                    crate::trace::mark("publish: render databases");
+                    dbs.push(SignedDatabases::sign(
+                        w.name.clone(),
+                        rendered.db,
+                        rendered.files,
+                        signer,
+                    )?);
+                    crate::trace::mark("publish: sign databases");
+                }
+                Ok(dbs)
+            });
+            let staging = publish::stage(lock, fs, &snapshot.arch, &lists, report.now, keep);
+            let dbs = render
+                .join()
+                .unwrap_or_else(|_| Err(publish_err(out, "the rendering thread panicked")));
+            (staging, dbs)
+        });
+        let n = staging?.finish(fs, &dbs?, snapshot.sync.lastsync, report.now, &report_bytes)?;
         report.generation = Some(n);
+        drop(lists);
+        drop(packages);
+        drop_later(snapshot.published);
         Ok(report)
     }
 }
 
+/// Drops `value` on a thread of its own: freeing the allocations of tens of thousands of
+/// entries takes tens of milliseconds nobody needs to wait for.
+fn drop_later<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+
+/// One repository of the next generation, while it is published.
+struct RepoWork<'a> {
+    name: &'a String,
+    /// Its entries in the served generation, if it has the repository.
+    served: Option<&'a [DbEntry]>,
+    /// The promoted entries it gains.
+    new: Vec<DbEntry>,
+    /// The `.files` entries of its candidates, when read ahead.
+    lists: Option<HashMap<String, DbEntry>>,
+}
+
 /// The file lists of `entries` from the upstream `.files` snapshot of `repo`, where it has
 /// the same package (name, version and SHA-256); an entry it does not have keeps none.
+/// Only the entries wanted are parsed (sync validated the snapshot whole).
 fn attach_file_lists(
     out: &Path,
     repo: &str,
@@ -836,17 +1020,25 @@ fn attach_file_lists(
     limits: &Limits,
 ) -> Result<(), Error> {
     let path = upstream::files_path(out, repo);
-    if lumina_core::fs::lstat(&path)?.is_none() {
+    if entries.is_empty() || lumina_core::fs::lstat(&path)?.is_none() {
         return Ok(());
     }
-    let wanted: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let mut lists: HashMap<String, DbEntry> = syncdb::read(&path, limits)?
-        .entries
-        .into_iter()
-        .filter(|e| wanted.contains(e.name.as_str()))
-        .map(|e| (e.name.clone(), e))
-        .collect();
+    let wanted: HashSet<String> = entries.iter().map(DbEntry::dir_name).collect();
+    let lists: HashMap<String, DbEntry> =
+        syncdb::read_selected(&path, limits, &|dir| wanted.contains(dir))?
+            .entries
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect();
     drop(wanted);
+    attach(entries, lists);
+    crate::trace::mark("publish: file lists of the promoted");
+    Ok(())
+}
+
+/// Gives each of `entries` the file list of its `.files` entry in `lists`, where that is
+/// the same package (name, version and SHA-256).
+fn attach(entries: &mut [DbEntry], mut lists: HashMap<String, DbEntry>) {
     for e in entries.iter_mut().filter(|e| e.files.is_none()) {
         if let Some(f) = lists.remove(&e.name)
             && f.version == e.version
@@ -855,7 +1047,6 @@ fn attach_file_lists(
             e.files = f.files;
         }
     }
-    Ok(())
 }
 
 fn report_bytes(out: &Path, report: &Report) -> Result<Vec<u8>, Error> {

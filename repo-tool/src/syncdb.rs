@@ -300,7 +300,39 @@ pub fn read(path: &Path, limits: &Limits) -> Result<SyncDb, Error> {
 ///
 /// # Errors
 /// [`Error::InvalidDatabase`] for everything listed in the module documentation.
-pub fn parse<R: BufRead>(mut input: R, path: &Path, limits: &Limits) -> Result<SyncDb, Error> {
+pub fn parse<R: BufRead>(input: R, path: &Path, limits: &Limits) -> Result<SyncDb, Error> {
+    parse_selected(input, path, limits, None)
+}
+
+/// Reads the entries of the database at `path` whose directory (`NAME-VERSION`) `wanted`
+/// accepts; the members of the others are skipped unread. For a database already
+/// validated whole (an upstream snapshot `sync` checked), of which a few entries are needed:
+/// the archive's structure and the decompressor's checksum are still checked, the entries
+/// read are validated as by [`read`].
+///
+/// # Errors
+/// As [`read`].
+pub fn read_selected(
+    path: &Path,
+    limits: &Limits,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<SyncDb, Error> {
+    let file =
+        File::open(path).map_err(|e| lumina_core::Error::io(path, "opening the database", e))?;
+    parse_selected(
+        BufReader::with_capacity(256 * 1024, file),
+        path,
+        limits,
+        Some(wanted),
+    )
+}
+
+fn parse_selected<R: BufRead>(
+    mut input: R,
+    path: &Path,
+    limits: &Limits,
+    wanted: Option<&dyn Fn(&str) -> bool>,
+) -> Result<SyncDb, Error> {
     let invalid = |problem| Error::InvalidDatabase {
         path: path.to_path_buf(),
         problem,
@@ -313,12 +345,37 @@ pub fn parse<R: BufRead>(mut input: R, path: &Path, limits: &Limits) -> Result<S
     let stream = decoder(compression, input, None)
         .map_err(|e| invalid(DbProblem::Corrupt(e.to_string())))?;
     let mut bounded = Bounded::new(stream, limits.max_decompressed);
-    let members = read_members(&mut bounded, limits).map_err(invalid)?;
+    let members = read_members(&mut bounded, limits, wanted).map_err(invalid)?;
     let entries = assemble(members, limits).map_err(invalid)?;
     Ok(SyncDb {
         entries,
         compression: Some(compression),
     })
+}
+
+/// The decompressed tar archive of the database at `path`, as a stream (compression by
+/// magic bytes; at most `limits.max_decompressed` bytes), for a caller that walks the
+/// members itself.
+///
+/// # Errors
+/// [`Error::Fs`] when it cannot be opened; [`Error::InvalidDatabase`] for an unknown
+/// compression.
+pub fn open_archive(path: &Path, limits: &Limits) -> Result<Box<dyn Read>, Error> {
+    let file =
+        File::open(path).map_err(|e| lumina_core::Error::io(path, "opening the database", e))?;
+    let mut input = BufReader::with_capacity(256 * 1024, file);
+    let invalid = |problem| Error::InvalidDatabase {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let head = input
+        .fill_buf()
+        .map_err(|e| invalid(DbProblem::Corrupt(e.to_string())))?;
+    let compression = Compression::detect(head)
+        .map_err(|name| invalid(DbProblem::UnsupportedCompression(name)))?;
+    let stream = decoder(compression, input, None)
+        .map_err(|e| invalid(DbProblem::Corrupt(e.to_string())))?;
+    Ok(Box::new(Bounded::new(stream, limits.max_decompressed)))
 }
 
 /// The members of one entry directory, as read.
@@ -375,6 +432,7 @@ fn stream_problem<R>(
 fn read_members<R: Read>(
     bounded: &mut Bounded<R>,
     limits: &Limits,
+    wanted: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<HashMap<String, Members>, DbProblem> {
     let mut dirs: HashMap<String, Members> = HashMap::new();
     let mut members_read = 0;
@@ -411,6 +469,9 @@ fn read_members<R: Read>(
                 reason,
             };
             let (dir, file) = split_member(&path).map_err(unexpected)?;
+            if wanted.is_some_and(|w| !w(dir)) {
+                continue;
+            }
             if kind.is_dir() {
                 if file.is_some() {
                     return Err(unexpected("a directory nested in an entry"));

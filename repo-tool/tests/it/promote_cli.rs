@@ -18,6 +18,7 @@ use lumina_repo::lock::RepoLock;
 use lumina_repo::publish::{self, Release, RepoFiles, pool_insert, served_repo_dir};
 use lumina_repo::release;
 use lumina_repo::sign::{Signer, Verifier};
+use lumina_repo::signer_thread::SignerThread;
 use lumina_repo::syncdb::{self, Limits};
 use lumina_repo::upstream::{self, Rejected, RepoState, SyncState};
 use serde_json::Value;
@@ -665,7 +666,12 @@ fn bootstrap_seeds_an_empty_tree_once() {
 
 /// The promote sequence of the command line (`pipeline::promote`), through the library,
 /// with every filesystem step on `fs`.
-fn promote_with(config: &RepoConfig, fs: &Fs, signer: &mut Signer, now: u64) -> Result<(), Error> {
+fn promote_with(
+    config: &RepoConfig,
+    fs: &Fs,
+    signer: &mut SignerThread,
+    now: u64,
+) -> Result<(), Error> {
     let limits = Limits::default();
     let lock = RepoLock::acquire(fs, &config.output, "test")?;
     let mut ledger = Ledger::load(&config.ledger_path())?;
@@ -710,7 +716,7 @@ fn a_crash_after_any_step_of_promote_leaves_a_signed_generation_served_and_the_n
         0
     );
     let text = std::fs::read_to_string(&s.config).unwrap();
-    let mut signer = Signer::new(Some(s.key.home.path()), &s.key.fpr).unwrap();
+    let mut signer = SignerThread::spawn(Some(s.key.home.path().to_path_buf()), s.key.fpr.clone());
     let mut crashes = 0;
     for n in 1.. {
         let copy = tempfile::tempdir().unwrap();

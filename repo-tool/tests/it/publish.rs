@@ -284,6 +284,77 @@ fn a_publish_serves_a_complete_signed_mirror_layout_through_current() {
 }
 
 #[test]
+fn a_publish_recycles_the_generation_it_would_delete_and_serves_exactly_its_release() {
+    use std::os::unix::fs::MetadataExt;
+    let mut gpg = Gpg::new();
+    let t = Tree::new();
+    for v in 1..=3 {
+        t.publish(&mut gpg, v);
+    }
+    // Generation 1 is the one a keep-3 publish deletes. Plant in it what the next
+    // release must not serve: a `baz` that is not the pool's file (the release lists
+    // `baz`), a repository and an architecture the release does not have.
+    let old = t.out.join(".generations/1");
+    let planted = old
+        .join("extra/os")
+        .join(ARCH)
+        .join("baz-1-x86_64.pkg.tar.zst");
+    std::fs::write(&planted, b"not the pool's baz").unwrap();
+    std::fs::create_dir_all(old.join("testing/os").join(ARCH)).unwrap();
+    std::fs::create_dir_all(old.join("extra/os/i686")).unwrap();
+    let old_ino = std::fs::metadata(&old).unwrap().ino();
+
+    assert_eq!(t.publish(&mut gpg, 4), 4);
+    assert_eq!(t.numbers(), [2, 3, 4]);
+    let new = t.out.join(".generations/4");
+    assert_eq!(
+        std::fs::metadata(&new).unwrap().ino(),
+        old_ino,
+        "generation 1's directory became generation 4"
+    );
+    assert_eq!(t.served(&mut gpg), 4);
+    assert_eq!(
+        listing(&new),
+        ["core/", "extra/", "lastsync", "lastupdate", "report.json"]
+    );
+    assert_eq!(listing(&new.join("extra/os")), [format!("{ARCH}/")]);
+    assert_eq!(
+        listing(&served_repo_dir(&t.out, "extra", ARCH)),
+        [
+            "bar4-1-x86_64.pkg.tar.zst",
+            "bar4-1-x86_64.pkg.tar.zst.sig",
+            "baz-1-x86_64.pkg.tar.zst",
+            "baz-1-x86_64.pkg.tar.zst.sig",
+            "extra.db -> extra.db.tar.zst",
+            "extra.db.sig -> extra.db.tar.zst.sig",
+            "extra.db.tar.zst",
+            "extra.db.tar.zst.sig",
+            "extra.files -> extra.files.tar.zst",
+            "extra.files.sig -> extra.files.tar.zst.sig",
+            "extra.files.tar.zst",
+            "extra.files.tar.zst.sig",
+        ]
+    );
+    for name in ["baz-1-x86_64.pkg.tar.zst", "bar4-1-x86_64.pkg.tar.zst"] {
+        let served = std::fs::metadata(served_repo_dir(&t.out, "extra", ARCH).join(name)).unwrap();
+        let pooled = std::fs::metadata(publish::pool_path(&t.out, name)).unwrap();
+        assert_eq!(served.ino(), pooled.ino(), "{name} is the pool's file");
+    }
+    assert_eq!(
+        listing(&served_repo_dir(&t.out, "core", ARCH))
+            .iter()
+            .filter(|n| n.contains(".pkg.tar"))
+            .collect::<Vec<_>>(),
+        ["foo4-1-x86_64.pkg.tar.zst", "foo4-1-x86_64.pkg.tar.zst.sig"]
+    );
+    // The generations kept are untouched.
+    for n in [2, 3] {
+        let dir = t.out.join(format!(".generations/{n}/core/os")).join(ARCH);
+        assert!(dir.join(format!("foo{n}-1-x86_64.pkg.tar.zst")).is_file());
+    }
+}
+
+#[test]
 fn generations_are_kept_rolled_back_and_garbage_collected() {
     let mut gpg = Gpg::new();
     let t = Tree::new();
@@ -538,6 +609,7 @@ fn a_crash_after_any_step_of_a_publish_leaves_a_consistent_generation_served() {
     template.publish_with(&mut gpg, 2, &Fs::new(), 2).unwrap();
     let mut n = 1;
     let mut saw_new_served_after_crash = false;
+    let mut recycled_before_switch = false;
     loop {
         let t = Tree::copy_of(&template);
         match t.publish_with(&mut gpg, 3, &Fs::failing_after(n), 2) {
@@ -549,10 +621,18 @@ fn a_crash_after_any_step_of_a_publish_leaves_a_consistent_generation_served() {
         let served = t.served(&mut gpg);
         assert!(served == 2 || served == 3, "step {n}: serves {served}");
         saw_new_served_after_crash |= served == 3;
-        // Rollback works from the state the crash left.
+        // Rollback works from the state the crash left, unless the crash fell after the
+        // publish recycled generation 1 (the one keep-2 deletes) and before the switch:
+        // then 2 is the only generation, and it is served.
         let lock = t.lock();
-        let r = rollback(&lock, &Fs::new(), None, 5000).unwrap();
-        assert!(r.to < r.from, "step {n}");
+        match rollback(&lock, &Fs::new(), None, 5000) {
+            Ok(r) => assert!(r.to < r.from, "step {n}"),
+            Err(e) => {
+                assert_eq!(t.numbers(), [2], "step {n}: {e}");
+                assert_eq!(served, 2, "step {n}");
+                recycled_before_switch = true;
+            }
+        }
         drop(lock);
         t.served(&mut gpg);
         // The next publish converges: served, no leftovers, keep-2 holds.
@@ -565,6 +645,7 @@ fn a_crash_after_any_step_of_a_publish_leaves_a_consistent_generation_served() {
         n += 1;
     }
     assert!(saw_new_served_after_crash, "no crash fell after the switch");
+    assert!(recycled_before_switch, "generation 1 was not recycled");
     assert!(
         n > 40,
         "the publish has too few steps to mean anything ({n})"
