@@ -225,12 +225,7 @@ impl FromStr for Depend {
             input: input.to_owned(),
             problem,
         };
-        // pacman's precedence: the first `<`, else the first `>`, else the first `=`.
-        let split = input
-            .find('<')
-            .or_else(|| input.find('>'))
-            .or_else(|| input.find('='));
-        let (name, requirement) = match split {
+        let (name, requirement) = match split_position(input) {
             Some(at) => {
                 let (name, tail) = input.split_at(at);
                 let requirement = VersionRequirement::parse_tail(tail).map_err(invalid)?;
@@ -249,8 +244,42 @@ impl FromStr for Depend {
     }
 }
 
+/// Where pacman splits a relation: at the first `<`, else the first `>`, else the first `=`
+/// (one pass over the bytes; the operators are ASCII, so a byte index is a char boundary).
+fn split_position(input: &str) -> Option<usize> {
+    let mut greater = None;
+    let mut equal = None;
+    for (i, &b) in input.as_bytes().iter().enumerate() {
+        match b {
+            b'<' => return Some(i),
+            b'>' if greater.is_none() => greater = Some(i),
+            b'=' if equal.is_none() => equal = Some(i),
+            _ => {}
+        }
+    }
+    greater.or(equal)
+}
+
 /// Rejects whitespace, control characters and comparison operators.
+///
+/// ASCII is checked byte by byte (every ASCII whitespace and control character is at most
+/// `' '`, or DEL); from the first non-ASCII byte on, [`check_characters_chars`] decides, so
+/// the character reported is always the first offending one.
 fn check_characters(text: &str) -> Result<(), RelationProblem> {
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if !b.is_ascii() {
+            // Everything before `i` is ASCII: `i` is a char boundary.
+            return check_characters_chars(text.get(i..).unwrap_or_default());
+        }
+        if b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'=') {
+            return Err(RelationProblem::ForbiddenCharacter(char::from(b)));
+        }
+    }
+    Ok(())
+}
+
+/// [`check_characters`] on any text, one char at a time.
+fn check_characters_chars(text: &str) -> Result<(), RelationProblem> {
     match text
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '='))
@@ -443,7 +472,121 @@ mod tests {
         assert!(serde_json::from_str::<Depend>(r#""a >= 1""#).is_err());
     }
 
+    #[rstest]
+    // The first `<` wins over any `>` or `=` before it.
+    #[case::less_after_others("a=b>c<d", RelationProblem::ForbiddenCharacter('='))]
+    #[case::less_after_greater("a>b<d", RelationProblem::ForbiddenCharacter('>'))]
+    // Without `<`, the first `>` wins over an earlier `=`.
+    #[case::greater_after_equal("a=1>2", RelationProblem::ForbiddenCharacter('='))]
+    #[case::equal_in_version("a>1=2", RelationProblem::ForbiddenCharacter('='))]
+    #[case::greater_in_version("a>=1>2", RelationProblem::ForbiddenCharacter('>'))]
+    #[case::ge_then_le("a>=1<=2", RelationProblem::ForbiddenCharacter('>'))]
+    #[case::only_operators("<>=", RelationProblem::ForbiddenCharacter('>'))]
+    #[case::empty_after_less("a>=1<", RelationProblem::EmptyVersion)]
+    fn several_operators_split_where_pacman_splits(
+        #[case] input: &str,
+        #[case] expected: RelationProblem,
+    ) {
+        match input.parse::<Depend>() {
+            Err(Error::InvalidRelation { problem, .. }) => assert_eq!(problem, expected),
+            other => panic!("{input:?} parsed as {other:?}"),
+        }
+    }
+
+    #[rstest]
+    // Non-ASCII whitespace and control characters, after ASCII and alone.
+    #[case::nel("foo\u{85}1", '\u{85}')]
+    #[case::nbsp("foo>=1\u{a0}", '\u{a0}')]
+    #[case::c1_control("\u{80}", '\u{80}')]
+    #[case::em_space("é\u{2003}x", '\u{2003}')]
+    #[case::ascii_after_non_ascii("é x", ' ')]
+    #[case::delete("foo\u{7f}", '\u{7f}')]
+    #[case::vertical_tab("foo\u{b}", '\u{b}')]
+    fn forbidden_characters_beyond_ascii_are_named(#[case] input: &str, #[case] c: char) {
+        match input.parse::<Depend>() {
+            Err(Error::InvalidRelation { problem, .. }) => {
+                assert_eq!(problem, RelationProblem::ForbiddenCharacter(c));
+            }
+            other => panic!("{input:?} parsed as {other:?}"),
+        }
+    }
+
+    /// The parser as it was before the one-pass split and the ASCII fast path.
+    fn reference_parse(input: &str) -> Result<Depend, RelationProblem> {
+        let split = input
+            .find('<')
+            .or_else(|| input.find('>'))
+            .or_else(|| input.find('='));
+        let (name, requirement) = match split {
+            Some(at) => {
+                let (name, tail) = input.split_at(at);
+                let (comparison, rest) = if let Some(rest) = tail.strip_prefix("<=") {
+                    (Comparison::LessOrEqual, rest)
+                } else if let Some(rest) = tail.strip_prefix(">=") {
+                    (Comparison::GreaterOrEqual, rest)
+                } else if let Some(rest) = tail.strip_prefix('<') {
+                    (Comparison::Less, rest)
+                } else if let Some(rest) = tail.strip_prefix('>') {
+                    (Comparison::Greater, rest)
+                } else if let Some(rest) = tail.strip_prefix('=') {
+                    (Comparison::Equal, rest)
+                } else {
+                    return Err(RelationProblem::MissingComparison);
+                };
+                if rest.is_empty() {
+                    return Err(RelationProblem::EmptyVersion);
+                }
+                check_characters_chars(rest)?;
+                let version = rest.to_owned();
+                (
+                    name,
+                    Some(VersionRequirement {
+                        comparison,
+                        version,
+                    }),
+                )
+            }
+            None => (input, None),
+        };
+        if name.is_empty() {
+            return Err(RelationProblem::EmptyName);
+        }
+        check_characters_chars(name)?;
+        Ok(Depend {
+            name: name.to_owned(),
+            requirement,
+        })
+    }
+
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_char_path_on_every_character() {
+        assert_eq!(dep("é>=1:ü").name, "é");
+        let samples = (0..=0x3000u32)
+            .chain([0x85, 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0xfeff])
+            .filter_map(char::from_u32);
+        for c in samples {
+            for text in [c.to_string(), format!("ab{c}"), format!("{c}=")] {
+                assert_eq!(
+                    check_characters(&text),
+                    check_characters_chars(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn parsing_agrees_with_the_reference(
+            text in "[a<>= \t\u{7f}\u{85}\u{a0}\u{80}é1.:-]{0,12}"
+        ) {
+            let ours = text.parse::<Depend>().map_err(|e| match e {
+                Error::InvalidRelation { problem, .. } => problem,
+                other => panic!("{other}"),
+            });
+            prop_assert_eq!(ours, reference_parse(&text));
+        }
+
         #[test]
         fn display_round_trips(
             name in "[a-z0-9@._+-]{1,12}",

@@ -166,7 +166,7 @@ impl OptDepend {
     /// The reason, when the relation is invalid or the description holds a control
     /// character.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (dep, description) = match text.split_once(": ") {
+        let (dep, description) = match split_description(text) {
             Some((dep, description)) => (dep, Some(description)),
             None => (text, None),
         };
@@ -179,6 +179,13 @@ impl OptDepend {
             description: description.map(str::to_owned),
         })
     }
+}
+
+/// `text.split_once(": ")`, by bytes (`:` and ` ` are ASCII, so the split is at char
+/// boundaries).
+fn split_description(text: &str) -> Option<(&str, &str)> {
+    let at = text.as_bytes().windows(2).position(|w| w == b": ")?;
+    Some((text.get(..at)?, text.get(at + 2..)?))
 }
 
 /// The file list of one package: the lines of a `%FILES%` section, as bytes.
@@ -228,12 +235,31 @@ impl FileList {
     /// # Errors
     /// The problem: a missing `%FILES%` header, another section, or an invalid path line.
     pub fn parse(member: &[u8]) -> Result<Self, EntryProblem> {
-        let body = if member.is_empty() {
+        let list = Self::list_range(member)?;
+        Self::from_list(member[list].to_vec())
+    }
+
+    /// [`FileList::parse`] of a member read into `member`, whose buffer it keeps (a file
+    /// list of a whole distribution is not copied).
+    ///
+    /// # Errors
+    /// As [`FileList::parse`].
+    pub(crate) fn parse_owned(mut member: Vec<u8>) -> Result<Self, EntryProblem> {
+        let list = Self::list_range(&member)?;
+        member.truncate(list.end);
+        member.drain(..list.start);
+        Self::from_list(member)
+    }
+
+    /// Where the paths of a `files` member are.
+    fn list_range(member: &[u8]) -> Result<std::ops::Range<usize>, EntryProblem> {
+        const HEADER: &[u8] = b"%FILES%\n";
+        let start = if member.is_empty() {
             return Err(EntryProblem::MissingField("FILES"));
-        } else if let Some(rest) = member.strip_prefix(b"%FILES%\n") {
-            rest
+        } else if member.starts_with(HEADER) {
+            HEADER.len()
         } else if member == b"%FILES%" {
-            &[][..]
+            member.len()
         } else {
             let first = member.split(|&b| b == b'\n').next().unwrap_or_default();
             return Err(EntryProblem::UnexpectedSection {
@@ -241,18 +267,28 @@ impl FileList {
                 line: String::from_utf8_lossy(first).into_owned(),
             });
         };
+        let body = &member[start..];
         // The list ends at the first empty line; only empty lines may follow it.
         let end = find_blank_line(body).unwrap_or(body.len());
-        let (list, tail) = body.split_at(end);
+        let tail = &body[end..];
         if let Some(line) = tail.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
             return Err(EntryProblem::UnexpectedSection {
                 member: "files",
                 line: String::from_utf8_lossy(line).into_owned(),
             });
         }
-        let mut text = list.to_vec();
+        Ok(start..start + end)
+    }
+
+    /// The file list from the lines of a `%FILES%` section (no empty line among them).
+    fn from_list(mut text: Vec<u8>) -> Result<Self, EntryProblem> {
         if !text.is_empty() && text.last() != Some(&b'\n') {
             text.push(b'\n');
+        }
+        // No line is empty: each `\n` ends one path.
+        if !text.contains(&0) {
+            let count = text.iter().filter(|&&b| b == b'\n').count();
+            return Ok(Self { text, count });
         }
         let mut count = 0;
         for line in text.split(|&b| b == b'\n') {
@@ -301,11 +337,20 @@ impl FileList {
 
 /// The index of the `\n` that starts an empty line in `body` (a `\n` at the start or right
 /// after another `\n`), i.e. where a section ends.
+///
+/// A file list can be large: its `\n`s are found eight bytes at a time.
 fn find_blank_line(body: &[u8]) -> Option<usize> {
     if body.first() == Some(&b'\n') {
         return Some(0);
     }
-    body.windows(2).position(|w| w == b"\n\n").map(|i| i + 1)
+    let mut from = 0;
+    while let Some(at) = find_newline(body, from) {
+        if body.get(at + 1) == Some(&b'\n') {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn check_path_line(p: &[u8]) -> Result<(), &'static str> {
@@ -443,11 +488,58 @@ fn invalid(value: &str, reason: impl Into<String>) -> FieldProblem {
 
 /// Rejects control characters (a tab excepted): they have no place in a package's
 /// metadata and would corrupt a terminal or the line format.
+///
+/// Words of printable ASCII are skipped, the rest is checked byte by byte; from the first
+/// non-ASCII byte on, [`check_text_chars`] decides, so the character named is always the
+/// first offending one.
 fn check_text(value: &str) -> Result<(), String> {
+    let bytes = value.as_bytes();
+    let start = printable_words(bytes);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if !b.is_ascii() {
+            // Everything before `i` is ASCII: `i` is a char boundary.
+            return check_text_chars(value.get(i..).unwrap_or_default());
+        }
+        if (b < b' ' && b != b'\t') || b == 0x7f {
+            return Err(control_character(char::from(b)));
+        }
+    }
+    Ok(())
+}
+
+/// How many leading bytes of `bytes` are printable ASCII (`' '` to `'~'`), counted eight at
+/// a time: a multiple of 8, up to the first word that holds any other byte.
+fn printable_words(bytes: &[u8]) -> usize {
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const LOW_SEVEN: u64 = u64::from_le_bytes([0x7f; 8]);
+    // Added to a byte's low seven bits, sets its high bit exactly when they are >= ' '.
+    const TO_SPACE: u64 = u64::from_le_bytes([0x80 - b' '; 8]);
+    const DELETES: u64 = u64::from_le_bytes([0x7f; 8]);
+    let (words, _) = bytes.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let word = u64::from_le_bytes(*word);
+        // No sum carries into the next byte (at most 0x7f + 0x7f).
+        let non_ascii = word & HIGHS;
+        let below_space = !(word & LOW_SEVEN).wrapping_add(TO_SPACE) & HIGHS;
+        let x = word ^ DELETES;
+        let delete = !((x & LOW_SEVEN).wrapping_add(LOW_SEVEN) | x | LOW_SEVEN);
+        if non_ascii | below_space | delete != 0 {
+            return i * 8;
+        }
+    }
+    words.len() * 8
+}
+
+/// [`check_text`] on any text, one char at a time.
+fn check_text_chars(value: &str) -> Result<(), String> {
     match value.chars().find(|&c| c.is_control() && c != '\t') {
-        Some(c) => Err(format!("contains the control character {c:?}")),
+        Some(c) => Err(control_character(c)),
         None => Ok(()),
     }
+}
+
+fn control_character(c: char) -> String {
+    format!("contains the control character {c:?}")
 }
 
 /// `%FILENAME%`: a plain file name that cannot leave the repository directory.
@@ -458,13 +550,29 @@ pub fn check_filename(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("is empty".into());
     }
-    if value.contains('/') {
+    // One pass over the bytes; the checks below keep their order.
+    let bytes = value.as_bytes();
+    let mut slash = false;
+    let mut dot_dot = false;
+    // A control character, a tab or a non-ASCII byte: left to `check_text`.
+    let mut special = false;
+    let mut previous = 0u8;
+    for &b in bytes {
+        match b {
+            b'/' => slash = true,
+            b'.' if previous == b'.' => dot_dot = true,
+            b if !(b' '..0x7f).contains(&b) => special = true,
+            _ => {}
+        }
+        previous = b;
+    }
+    if slash {
         return Err("contains `/`: a file name must not name a directory".into());
     }
-    if value.contains("..") {
+    if dot_dot {
         return Err("contains `..`: a file name must not leave the repository".into());
     }
-    if value.starts_with('.') {
+    if bytes.first() == Some(&b'.') {
         return Err("starts with `.`".into());
     }
     if value.len() > 255 {
@@ -473,9 +581,11 @@ pub fn check_filename(value: &str) -> Result<(), String> {
             value.len()
         ));
     }
-    check_text(value)?;
-    if value.contains('\t') {
-        return Err("contains a tab".into());
+    if special {
+        check_text(value)?;
+        if bytes.contains(&b'\t') {
+            return Err("contains a tab".into());
+        }
     }
     Ok(())
 }
@@ -498,9 +608,14 @@ pub fn check_pkgname(value: &str) -> Result<(), String> {
     if value.starts_with(['-', '.']) {
         return Err("starts with `-` or `.`".into());
     }
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '+' | '-')))
+    // Any non-ASCII character is refused: the first offending byte starts the first
+    // offending char (every byte before it is ASCII).
+    let bad = value.bytes().position(|b| {
+        !(b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'_' | b'+' | b'-'))
+    });
+    if let Some(c) = bad
+        .and_then(|i| value.get(i..))
+        .and_then(|rest| rest.chars().next())
     {
         return Err(format!(
             "contains {c:?}; package names use letters, digits and `@._+-`"
@@ -530,10 +645,7 @@ pub fn check_version(value: &str) -> Result<(), String> {
     if pkgver.is_empty() {
         return Err("has an empty pkgver".into());
     }
-    if let Some(c) = pkgver
-        .chars()
-        .find(|&c| matches!(c, ':' | '/' | '-') || c.is_whitespace() || c.is_control())
-    {
+    if let Some(c) = pkgver_forbidden(pkgver) {
         return Err(format!("has {c:?} in its pkgver"));
     }
     if pkgrel.is_empty()
@@ -544,6 +656,28 @@ pub fn check_version(value: &str) -> Result<(), String> {
         return Err("has a pkgrel that is not `N` or `N.M`".into());
     }
     Ok(())
+}
+
+/// The first character of `pkgver` that has no place there: ASCII byte by byte, then (from
+/// the first non-ASCII byte, a char boundary) char by char.
+fn pkgver_forbidden(pkgver: &str) -> Option<char> {
+    for (i, &b) in pkgver.as_bytes().iter().enumerate() {
+        if !b.is_ascii() {
+            return pkgver_forbidden_chars(pkgver.get(i..).unwrap_or_default());
+        }
+        // Every ASCII whitespace and control character is at most `' '`, or DEL.
+        if matches!(b, b':' | b'/' | b'-') || b <= b' ' || b == 0x7f {
+            return Some(char::from(b));
+        }
+    }
+    None
+}
+
+/// [`pkgver_forbidden`] on any text, one char at a time.
+fn pkgver_forbidden_chars(pkgver: &str) -> Option<char> {
+    pkgver
+        .chars()
+        .find(|&c| matches!(c, ':' | '/' | '-') || c.is_whitespace() || c.is_control())
 }
 
 fn check_hex(value: &str, len: usize) -> Result<(), String> {
@@ -606,38 +740,180 @@ fn parse_date(field: &str, value: &str) -> Result<i64, EntryProblem> {
 }
 
 /// One `%FIELD%` section as found: its name and its value lines.
-type Section<'a> = (&'a str, Vec<&'a str>);
+#[derive(Debug, Clone, Copy)]
+struct Section<'a> {
+    /// The name, without `%`.
+    name: &'a str,
+    /// The value lines (none of them empty) with the `\n`s between them, without the last
+    /// line's; empty when the section has no value.
+    body: &'a str,
+    /// How many value lines.
+    count: usize,
+}
 
-/// Splits `desc` text into sections the way libalpm reads them, but strictly: a line that
-/// belongs to no section is an error.
-fn sections(text: &str) -> Result<Vec<Section<'_>>, EntryProblem> {
-    let mut out: Vec<Section<'_>> = Vec::with_capacity(24);
-    let mut in_section = false;
-    for (i, line) in text.split('\n').enumerate() {
-        if line.is_empty() {
-            in_section = false;
-            continue;
+impl<'a> Section<'a> {
+    /// The value lines.
+    fn values(self) -> Lines<'a> {
+        Lines {
+            rest: (self.count > 0).then_some(self.body),
         }
-        if in_section {
-            if let Some((_, values)) = out.last_mut() {
-                values.push(line);
-            }
-            continue;
+    }
+
+    /// The only value line: [`FieldProblem::NoValue`] or [`FieldProblem::MultipleValues`]
+    /// when there is not exactly one.
+    fn one(self) -> Result<&'a str, EntryProblem> {
+        match self.count {
+            0 => Err(field_err(self.name, FieldProblem::NoValue)),
+            1 => Ok(self.body),
+            n => Err(field_err(self.name, FieldProblem::MultipleValues(n))),
         }
-        match header_name(line) {
-            Some(name) => {
-                out.push((name, Vec::new()));
-                in_section = true;
+    }
+}
+
+/// The lines of a section's body.
+struct Lines<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match find_newline(rest.as_bytes(), 0) {
+            Some(i) => {
+                // `\n` is ASCII: both sides are char boundaries.
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
             }
             None => {
-                return Err(EntryProblem::LineOutsideField {
-                    line: i + 1,
-                    text: line.to_owned(),
-                });
+                self.rest = None;
+                Some(rest)
             }
         }
     }
-    Ok(out)
+}
+
+/// The index of the first `\n` in `bytes` at or after `from`, eight bytes at a time.
+fn find_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    let haystack = bytes.get(from..)?;
+    let (words, rest) = haystack.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let found = newline_mask(u64::from_le_bytes(*word));
+        if found != 0 {
+            return Some(from + i * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    rest.iter()
+        .position(|&b| b == b'\n')
+        .map(|i| from + words.len() * 8 + i)
+}
+
+/// The value lines that start at `from`, a non-empty line: where they end (at the `\n` that
+/// an empty line or the end of the text follows, or at the end of the text) and how many
+/// there are. Eight bytes at a time, visiting each `\n` once.
+fn values_end(bytes: &[u8], from: usize) -> (usize, usize) {
+    let mut count = 1;
+    // Whether the `\n` at `at` ends the last value line.
+    let ends = |at: usize| bytes.get(at + 1).is_none_or(|&b| b == b'\n');
+    let haystack = bytes.get(from..).unwrap_or_default();
+    let (words, rest) = haystack.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let mut found = newline_mask(u64::from_le_bytes(*word));
+        while found != 0 {
+            let at = from + i * 8 + (found.trailing_zeros() / 8) as usize;
+            if ends(at) {
+                return (at, count);
+            }
+            count += 1;
+            found &= found - 1;
+        }
+    }
+    let base = from + words.len() * 8;
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b'\n' {
+            if ends(base + i) {
+                return (base + i, count);
+            }
+            count += 1;
+        }
+    }
+    (bytes.len(), count)
+}
+
+/// `0x80` in every byte of `word` that is `\n`, `0` in the others. Exact: with `x` zero
+/// where `word` has a `\n`, `(x & 0x7f) + 0x7f` carries into no other byte and sets a
+/// byte's high bit exactly when its low seven bits are not all zero.
+fn newline_mask(word: u64) -> u64 {
+    const LOW_SEVEN: u64 = u64::from_le_bytes([0x7f; 8]);
+    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let x = word ^ NEWLINES;
+    !((x & LOW_SEVEN).wrapping_add(LOW_SEVEN) | x | LOW_SEVEN)
+}
+
+/// The sections of `desc` text, split the way libalpm reads them (lines split at `\n`; a
+/// header, then every non-empty line up to an empty line or the end), but strictly: a line
+/// that belongs to no section is an error, after which the iteration ends. One pass over the
+/// text, nothing allocated.
+struct Sections<'a> {
+    text: &'a str,
+    /// Where the next line starts; past the end when there is none.
+    pos: usize,
+    /// How many lines were consumed: the next line's number is one more.
+    line: usize,
+}
+
+impl<'a> Sections<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            pos: 0,
+            line: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for Sections<'a> {
+    type Item = Result<Section<'a>, EntryProblem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let len = bytes.len();
+        // Every slice below starts or ends at a `\n` or at an end of the text: all are char
+        // boundaries.
+        while self.pos <= len {
+            let start = self.pos;
+            let end = find_newline(bytes, start).unwrap_or(len);
+            self.pos = end + 1;
+            self.line += 1;
+            if end == start {
+                continue;
+            }
+            let line = &text[start..end];
+            let Some(name) = header_name(line) else {
+                self.pos = len + 1;
+                return Some(Err(EntryProblem::LineOutsideField {
+                    line: self.line,
+                    text: line.to_owned(),
+                }));
+            };
+            let body_start = self.pos;
+            if body_start >= len || bytes[body_start] == b'\n' {
+                return Some(Ok(Section {
+                    name,
+                    body: "",
+                    count: 0,
+                }));
+            }
+            let (body_end, count) = values_end(bytes, body_start);
+            self.pos = body_end + 1;
+            self.line += count;
+            let body = &text[body_start..body_end];
+            return Some(Ok(Section { name, body, count }));
+        }
+        None
+    }
 }
 
 /// `NAME` of a `%NAME%` header line: upper-case letters, digits and `_`.
@@ -648,6 +924,36 @@ fn header_name(line: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
     .then_some(name)
+}
+
+/// The index of a known field in [`DESC_FIELDS`] (one `match`, not a search).
+fn field_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "FILENAME" => 0,
+        "NAME" => 1,
+        "BASE" => 2,
+        "VERSION" => 3,
+        "DESC" => 4,
+        "GROUPS" => 5,
+        "CSIZE" => 6,
+        "ISIZE" => 7,
+        "MD5SUM" => 8,
+        "SHA256SUM" => 9,
+        "PGPSIG" => 10,
+        "URL" => 11,
+        "LICENSE" => 12,
+        "ARCH" => 13,
+        "BUILDDATE" => 14,
+        "PACKAGER" => 15,
+        "REPLACES" => 16,
+        "CONFLICTS" => 17,
+        "PROVIDES" => 18,
+        "DEPENDS" => 19,
+        "OPTDEPENDS" => 20,
+        "MAKEDEPENDS" => 21,
+        "CHECKDEPENDS" => 22,
+        _ => return None,
+    })
 }
 
 impl DbEntry {
@@ -667,27 +973,17 @@ impl DbEntry {
     pub fn parse_desc_with_limit(text: &str, max_size: u64) -> Result<Self, EntryProblem> {
         let mut entry = Self::default();
         let mut seen = [false; DESC_FIELDS.len()];
-        for (name, values) in sections(text)? {
-            let Some(index) = DESC_FIELDS.iter().position(|f| *f == name) else {
-                if entry.other.iter().any(|(n, _)| n == name) {
-                    return Err(EntryProblem::DuplicateField(name.to_owned()));
-                }
-                for v in &values {
-                    check_text(v).map_err(|reason| field_err(name, invalid(v, reason)))?;
-                }
-                entry.other.push((
-                    name.to_owned(),
-                    values.iter().map(|v| (*v).to_owned()).collect(),
-                ));
-                continue;
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(EntryProblem::DuplicateField(name.to_owned()));
+        let mut sections = Sections::new(text);
+        if let Err(problem) = entry.read_sections(&mut sections, &mut seen, max_size) {
+            // A line outside any field comes first wherever it is, as if the whole text
+            // were split before any field is read (after one, the iteration is over).
+            if let Some(Err(outside)) = sections.find(Result::is_err) {
+                return Err(outside);
             }
-            entry.set_field(name, &values, max_size)?;
+            return Err(problem);
         }
         for field in REQUIRED_FIELDS {
-            let index = DESC_FIELDS.iter().position(|f| *f == field).unwrap_or(0);
+            let index = field_index(field).unwrap_or(0);
             if !seen[index] {
                 return Err(EntryProblem::MissingField(field));
             }
@@ -695,39 +991,57 @@ impl DbEntry {
         Ok(entry)
     }
 
-    fn set_field(
+    /// Reads sections into the entry up to the first problem.
+    fn read_sections(
         &mut self,
-        name: &str,
-        values: &[&str],
+        sections: &mut Sections<'_>,
+        seen: &mut [bool; DESC_FIELDS.len()],
         max_size: u64,
     ) -> Result<(), EntryProblem> {
-        let one = || -> Result<&str, EntryProblem> {
-            match values {
-                [] => Err(field_err(name, FieldProblem::NoValue)),
-                [v] => Ok(*v),
-                _ => Err(field_err(name, FieldProblem::MultipleValues(values.len()))),
+        for section in sections {
+            let section = section?;
+            let name = section.name;
+            let Some(index) = field_index(name) else {
+                if self.other.iter().any(|(n, _)| n == name) {
+                    return Err(EntryProblem::DuplicateField(name.to_owned()));
+                }
+                let mut values = Vec::with_capacity(section.count);
+                for v in section.values() {
+                    check_text(v).map_err(|reason| field_err(name, invalid(v, reason)))?;
+                    values.push(v.to_owned());
+                }
+                self.other.push((name.to_owned(), values));
+                continue;
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(EntryProblem::DuplicateField(name.to_owned()));
             }
-        };
+            self.set_field(section, max_size)?;
+        }
+        Ok(())
+    }
+
+    fn set_field(&mut self, section: Section<'_>, max_size: u64) -> Result<(), EntryProblem> {
+        let name = section.name;
         let checked = |check: fn(&str) -> Result<(), String>| -> Result<String, EntryProblem> {
-            let v = one()?;
+            let v = section.one()?;
             check(v).map_err(|reason| field_err(name, invalid(v, reason)))?;
             Ok(v.to_owned())
         };
         let texts = || -> Result<Vec<String>, EntryProblem> {
-            values
-                .iter()
-                .map(|v| {
-                    check_text(v)
-                        .map(|()| (*v).to_owned())
-                        .map_err(|reason| field_err(name, invalid(v, reason)))
-                })
-                .collect()
+            let mut out = Vec::with_capacity(section.count);
+            for v in section.values() {
+                check_text(v).map_err(|reason| field_err(name, invalid(v, reason)))?;
+                out.push(v.to_owned());
+            }
+            Ok(out)
         };
         let relations = || -> Result<Vec<Depend>, EntryProblem> {
-            values
-                .iter()
-                .map(|v| parse_relation(v).map_err(|reason| field_err(name, invalid(v, reason))))
-                .collect()
+            let mut out = Vec::with_capacity(section.count);
+            for v in section.values() {
+                out.push(parse_relation(v).map_err(|reason| field_err(name, invalid(v, reason)))?);
+            }
+            Ok(out)
         };
         match name {
             "FILENAME" => self.filename = checked(check_filename)?,
@@ -736,27 +1050,29 @@ impl DbEntry {
             "VERSION" => self.version = checked(check_version)?,
             "DESC" => self.desc = Some(checked(check_text)?),
             "GROUPS" => self.groups = texts()?,
-            "CSIZE" => self.csize = parse_size(name, one()?, max_size)?,
-            "ISIZE" => self.isize = Some(parse_size(name, one()?, max_size)?),
+            "CSIZE" => self.csize = parse_size(name, section.one()?, max_size)?,
+            "ISIZE" => self.isize = Some(parse_size(name, section.one()?, max_size)?),
             "MD5SUM" => self.md5sum = Some(checked(|v| check_hex(v, 32))?),
             "SHA256SUM" => self.sha256sum = checked(|v| check_hex(v, 64))?,
             "PGPSIG" => self.pgpsig = Some(checked(check_base64)?),
             "URL" => self.url = Some(checked(check_text)?),
             "LICENSE" => self.licenses = texts()?,
             "ARCH" => self.arch = checked(check_pkgname)?,
-            "BUILDDATE" => self.builddate = Some(parse_date(name, one()?)?),
+            "BUILDDATE" => self.builddate = Some(parse_date(name, section.one()?)?),
             "PACKAGER" => self.packager = Some(checked(check_text)?),
             "REPLACES" => self.replaces = relations()?,
             "CONFLICTS" => self.conflicts = relations()?,
             "PROVIDES" => self.provides = relations()?,
             "DEPENDS" => self.depends = relations()?,
             "OPTDEPENDS" => {
-                self.optdepends = values
-                    .iter()
-                    .map(|v| {
-                        OptDepend::parse(v).map_err(|reason| field_err(name, invalid(v, reason)))
-                    })
-                    .collect::<Result<_, _>>()?;
+                let mut out = Vec::with_capacity(section.count);
+                for v in section.values() {
+                    out.push(
+                        OptDepend::parse(v)
+                            .map_err(|reason| field_err(name, invalid(v, reason)))?,
+                    );
+                }
+                self.optdepends = out;
             }
             "MAKEDEPENDS" => self.makedepends = relations()?,
             "CHECKDEPENDS" => self.checkdepends = relations()?,
@@ -1169,5 +1485,314 @@ mod tests {
             FileList::from_paths(vec![b"b".to_vec(), b"a/".to_vec(), b"b".to_vec()]).unwrap();
         assert_eq!(sorted.iter().collect::<Vec<_>>(), vec![&b"a/"[..], b"b"]);
         assert!(FileList::from_paths(vec![b"a\nb".to_vec()]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn blank_lines_are_found_as_before(body in "[a\n]{0,40}") {
+            let body = body.as_bytes();
+            let reference = if body.first() == Some(&b'\n') {
+                Some(0)
+            } else {
+                body.windows(2).position(|w| w == b"\n\n").map(|i| i + 1)
+            };
+            prop_assert_eq!(find_blank_line(body), reference);
+        }
+    }
+
+    #[test]
+    fn owned_file_lists_parse_as_borrowed_ones() {
+        let members: [&[u8]; 10] = [
+            b"%FILES%\nusr/\nusr/bin/foo\n",
+            b"%FILES%\nusr/bin/foo",
+            b"%FILES%\na\n\n\n",
+            b"%FILES%\n",
+            b"%FILES%",
+            b"%FILES%\n\n",
+            b"%FILES%\na\0b\nc\n",
+            b"%FILES%\na\n\nb\n",
+            b"junk\n",
+            b"",
+        ];
+        for member in members {
+            let owned = FileList::parse_owned(member.to_vec());
+            assert_eq!(owned, FileList::parse(member), "{member:?}");
+            if let Ok(list) = owned {
+                assert_eq!(list.iter().count(), list.len(), "{member:?}");
+            }
+        }
+    }
+
+    /// `sections` as it was: a list of sections, each with a list of lines.
+    fn reference_sections(text: &str) -> Result<Vec<(&str, Vec<&str>)>, EntryProblem> {
+        let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut in_section = false;
+        for (i, line) in text.split('\n').enumerate() {
+            if line.is_empty() {
+                in_section = false;
+                continue;
+            }
+            if in_section {
+                if let Some((_, values)) = out.last_mut() {
+                    values.push(line);
+                }
+                continue;
+            }
+            match header_name(line) {
+                Some(name) => {
+                    out.push((name, Vec::new()));
+                    in_section = true;
+                }
+                None => {
+                    return Err(EntryProblem::LineOutsideField {
+                        line: i + 1,
+                        text: line.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn split_sections(text: &str) -> Result<Vec<(&str, Vec<&str>)>, EntryProblem> {
+        Sections::new(text)
+            .map(|section| {
+                let section = section?;
+                let values: Vec<&str> = section.values().collect();
+                assert_eq!(values.len(), section.count);
+                Ok((section.name, values))
+            })
+            .collect()
+    }
+
+    #[rstest]
+    #[case::empty("")]
+    #[case::blank_lines("\n\n\n")]
+    #[case::header_at_the_end("%A%")]
+    #[case::header_then_newline("%A%\n")]
+    #[case::no_final_newline("%A%\nx\ny")]
+    #[case::header_as_value("%A%\n%B%\n\n%C%\n")]
+    #[case::stray_after_values("%A%\nx\n\nstray\n%B%\n")]
+    #[case::carriage_return("%A%\r\nx\n")]
+    #[case::long_lines(
+        "%LONG%\nabcdefghijklmnopqrstuvwxyz0123456789\nabcdefgh\n\n\n%B%\nabcdefg\n"
+    )]
+    fn sections_split_as_before(#[case] text: &str) {
+        assert_eq!(split_sections(text), reference_sections(text));
+    }
+
+    #[test]
+    fn a_line_outside_any_field_is_reported_before_an_earlier_bad_value() {
+        let text = replace_line("CSIZE", "12k") + "stray\n";
+        let line = text.split('\n').count() - 1;
+        assert_eq!(
+            DbEntry::parse_desc(&text).unwrap_err(),
+            EntryProblem::LineOutsideField {
+                line,
+                text: "stray".into()
+            }
+        );
+        let duplicate = format!("%NAME%\nx\n\n{BINUTILS}stray\n");
+        assert!(matches!(
+            DbEntry::parse_desc(&duplicate).unwrap_err(),
+            EntryProblem::LineOutsideField { .. }
+        ));
+    }
+
+    #[test]
+    fn field_indexes_follow_desc_fields() {
+        for (i, field) in DESC_FIELDS.iter().enumerate() {
+            assert_eq!(field_index(field), Some(i), "{field}");
+        }
+        for other in ["", "XDATA", "FILES", "filename", "NAME ", "%NAME%"] {
+            assert_eq!(field_index(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn printable_words_stop_at_the_first_other_byte() {
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut bytes = [b'a'; 20];
+                bytes[at] = b;
+                let expected = if (b' '..=b'~').contains(&b) {
+                    16
+                } else {
+                    at / 8 * 8
+                };
+                assert_eq!(printable_words(&bytes), expected, "{b:#x} at {at}");
+            }
+        }
+        assert_eq!(printable_words(b"1234567"), 0);
+    }
+
+    #[test]
+    fn newline_masks_are_exact() {
+        for other in (0..=255u8).filter(|&b| b != b'\n') {
+            for at in 0..8 {
+                let mut word = [other; 8];
+                word[at] = b'\n';
+                word[(at + 3) % 8] = b'\n' ^ 1;
+                let expected = 0x80u64 << (8 * at);
+                assert_eq!(
+                    newline_mask(u64::from_le_bytes(word)),
+                    expected,
+                    "{other} {at}"
+                );
+            }
+            assert_eq!(newline_mask(u64::from_le_bytes([other; 8])), 0);
+        }
+        assert_eq!(
+            newline_mask(u64::from_le_bytes([b'\n'; 8])),
+            0x8080_8080_8080_8080
+        );
+    }
+
+    #[test]
+    fn newlines_are_found_at_every_offset() {
+        let text = b"0123456789abcdef\n0123456\n\n01234567890123456789";
+        for from in 0..=text.len() + 1 {
+            let expected = text
+                .get(from..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+                .map(|i| from + i);
+            assert_eq!(find_newline(text, from), expected, "from {from}");
+        }
+    }
+
+    /// The checks as they were, one char at a time.
+    fn reference_pkgname(value: &str) -> Result<(), String> {
+        if value.is_empty() {
+            return Err("is empty".into());
+        }
+        if value.len() > 255 {
+            return Err(format!(
+                "is {} bytes long; at most 255 are allowed",
+                value.len()
+            ));
+        }
+        if value.starts_with(['-', '.']) {
+            return Err("starts with `-` or `.`".into());
+        }
+        if let Some(c) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '+' | '-')))
+        {
+            return Err(format!(
+                "contains {c:?}; package names use letters, digits and `@._+-`"
+            ));
+        }
+        Ok(())
+    }
+
+    fn reference_filename(value: &str) -> Result<(), String> {
+        if value.is_empty() {
+            return Err("is empty".into());
+        }
+        if value.contains('/') {
+            return Err("contains `/`: a file name must not name a directory".into());
+        }
+        if value.contains("..") {
+            return Err("contains `..`: a file name must not leave the repository".into());
+        }
+        if value.starts_with('.') {
+            return Err("starts with `.`".into());
+        }
+        if value.len() > 255 {
+            return Err(format!(
+                "is {} bytes long; at most 255 are allowed",
+                value.len()
+            ));
+        }
+        check_text_chars(value)?;
+        if value.contains('\t') {
+            return Err("contains a tab".into());
+        }
+        Ok(())
+    }
+
+    fn reference_version(value: &str) -> Result<(), String> {
+        let Some((rest, pkgrel)) = value.rsplit_once('-') else {
+            return Err("has no pkgrel (`pkgver-pkgrel`)".into());
+        };
+        let pkgver = match rest.split_once(':') {
+            Some((epoch, pkgver)) => {
+                if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("has an epoch that is not a number".into());
+                }
+                pkgver
+            }
+            None => rest,
+        };
+        if pkgver.is_empty() {
+            return Err("has an empty pkgver".into());
+        }
+        if let Some(c) = pkgver
+            .chars()
+            .find(|&c| matches!(c, ':' | '/' | '-') || c.is_whitespace() || c.is_control())
+        {
+            return Err(format!("has {c:?} in its pkgver"));
+        }
+        if pkgrel.is_empty()
+            || !pkgrel.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            || pkgrel.starts_with('.')
+            || pkgrel.ends_with('.')
+        {
+            return Err("has a pkgrel that is not `N` or `N.M`".into());
+        }
+        Ok(())
+    }
+
+    /// Text that exercises the ASCII fast paths and their fallbacks: ASCII, tabs, control
+    /// characters (C0, DEL, C1) and non-ASCII whitespace, letters and symbols.
+    const TRICKY: [char; 16] = [
+        'a', 'Z', '0', '.', '-', '/', ':', '\t', '\n', ' ', '\u{7f}', '\u{80}', '\u{85}', '\u{a0}',
+        'é', '\u{2003}',
+    ];
+
+    #[test]
+    fn the_ascii_fast_paths_agree_with_the_char_paths_on_every_character() {
+        let samples = (0..=0x3000u32)
+            .chain([0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0xfeff, 0x10_ffff])
+            .filter_map(char::from_u32);
+        for c in samples {
+            for text in [
+                c.to_string(),
+                format!("ab{c}"),
+                format!("{c}.x"),
+                format!("é{c}"),
+                format!("a{c}-1"),
+                format!("1:2{c}3-1"),
+            ] {
+                assert_eq!(check_text(&text), check_text_chars(&text), "{text:?}");
+                assert_eq!(check_pkgname(&text), reference_pkgname(&text), "{text:?}");
+                assert_eq!(check_filename(&text), reference_filename(&text), "{text:?}");
+                assert_eq!(check_version(&text), reference_version(&text), "{text:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_ascii_fast_paths_agree_with_the_char_paths(
+            chars in proptest::collection::vec(proptest::sample::select(&TRICKY[..]), 0..12)
+        ) {
+            let text: String = chars.into_iter().collect();
+            prop_assert_eq!(check_text(&text), check_text_chars(&text));
+            prop_assert_eq!(check_pkgname(&text), reference_pkgname(&text));
+            prop_assert_eq!(check_filename(&text), reference_filename(&text));
+            prop_assert_eq!(check_version(&text), reference_version(&text));
+            prop_assert_eq!(split_description(&text), text.split_once(": "));
+        }
+
+        #[test]
+        fn sections_split_as_before_on_any_text(text in desc_like()) {
+            prop_assert_eq!(split_sections(&text), reference_sections(&text));
+        }
+
+        #[test]
+        fn sections_split_as_before_on_line_soup(text in "(%[A-Z]{1,3}%|[a-c%]{0,3}|[a-c]{8,20}|\n){0,40}") {
+            prop_assert_eq!(split_sections(&text), reference_sections(&text));
+        }
     }
 }

@@ -135,6 +135,10 @@ struct AddArgs {
     packages: Vec<PathBuf>,
 }
 
+/// mimalloc rather than glibc's malloc: see `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

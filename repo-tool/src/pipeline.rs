@@ -294,14 +294,23 @@ pub fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
     let fs = Fs::new();
     let lock = RepoLock::acquire(&fs, out, "lumina-repo promote")?;
     // Looking the key up takes GnuPG a tenth of a second: done meanwhile.
+    // Two: a repository's two databases are signed at once.
     let mut signer = SignerThread::spawn(
         config.signing.gnupg_home.clone(),
         config.signing.key.clone(),
+        2,
     );
     require_sync(out)?;
-    let mut ledger = Ledger::load(&config.ledger_path())?;
-    lumina_repo::trace::mark("lock, config, ledger");
-    let snapshot = release::load(&config, &limits)?;
+    lumina_repo::trace::mark("lock, config");
+    // The ledger (a few MB of JSON on a big mirror) is read while the databases are.
+    let (ledger, snapshot) = std::thread::scope(|s| {
+        let ledger = s.spawn(|| Ledger::load(&config.ledger_path()));
+        let snapshot = release::load(&config, &limits);
+        (ledger.join(), snapshot)
+    });
+    let mut ledger =
+        ledger.map_err(|_| anyhow::anyhow!("the ledger's reading thread panicked"))??;
+    let snapshot = snapshot?;
     let prepared =
         release::prepare_to_publish(snapshot, &mut ledger, &config, now, args.bootstrap, &limits)?;
     lumina_repo::trace::mark("plan");
@@ -355,6 +364,7 @@ pub fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
     if args.json {
         print_json(&report)?;
     }
+    lumina_repo::trace::mark("report");
     strict(&report)
 }
 

@@ -94,6 +94,9 @@ pub const GENERATIONS: &str = ".generations";
 pub const POOL: &str = ".pool";
 /// The record of switches: which generations were served, when, and how.
 pub const JOURNAL: &str = "generations.json";
+/// A generation's list of its package files (`REPO/FILE` lines), so that a publish that
+/// recycles it knows what it holds without reading its directories.
+pub const MANIFEST: &str = ".lumina-packages";
 /// The prefix of a generation being built, inside [`GENERATIONS`].
 const STAGING_PREFIX: &str = ".tmp-";
 /// The new symlink before it is renamed over [`CURRENT`].
@@ -464,9 +467,16 @@ impl SignedDatabases {
         files: Vec<u8>,
         signer: &mut dyn DetachedSigner,
     ) -> Result<Self, Error> {
+        let mut sigs = signer.sign_all(&[&db, &files])?.into_iter();
+        let (Some(db_sig), Some(files_sig)) = (sigs.next(), sigs.next()) else {
+            return Err(Error::Sign {
+                what: format!("cannot sign the databases of `{name}`"),
+                message: "the signer made fewer signatures than asked".into(),
+            });
+        };
         Ok(Self {
-            db_sig: signer.sign(&db)?,
-            files_sig: signer.sign(&files)?,
+            db_sig,
+            files_sig,
             name,
             db,
             files,
@@ -526,6 +536,8 @@ pub struct Staging<'l> {
     dir: PathBuf,
     arch: String,
     repos: Vec<String>,
+    /// The new generation's [`MANIFEST`].
+    manifest: String,
     keep: u32,
 }
 
@@ -556,12 +568,16 @@ pub fn stage<'l>(
     let n = state.next_number();
     crate::trace::mark("publish: validate and recover");
     let dir = out.join(GENERATIONS).join(format!("{STAGING_PREFIX}{n}"));
-    let recycled = recyclable(&state, keep);
-    if let Some(r) = recycled {
-        fs.rename(&generation_dir(out, r), &dir)?;
-        state.numbered.remove(&r);
-    }
-    if let Err(e) = link_packages(fs, out, &dir, arch, repos, recycled.is_some()) {
+    let recycled = recyclable(&state, keep).and_then(|r| Some((r, read_manifest(out, r)?)));
+    let recycled = match recycled {
+        Some((r, manifest)) => {
+            fs.rename(&generation_dir(out, r), &dir)?;
+            state.numbered.remove(&r);
+            Some(manifest)
+        }
+        None => None,
+    };
+    if let Err(e) = link_packages(fs, out, &dir, arch, repos, recycled) {
         if matches!(e, Error::Publish { .. }) {
             // A file missing from the pool: bad input, so leave nothing behind.
             fs.remove_tree(&dir)?;
@@ -577,6 +593,7 @@ pub fn stage<'l>(
         dir,
         arch: arch.to_owned(),
         repos: repos.iter().map(|r| r.name.to_owned()).collect(),
+        manifest: manifest_text(repos),
         keep,
     })
 }
@@ -605,13 +622,13 @@ fn link_packages(
     stage: &Path,
     arch: &str,
     repos: &[RepoPackages<'_>],
-    recycled: bool,
+    mut recycled: Option<Manifest>,
 ) -> Result<(), Error> {
     use lumina_core::fs::Dir;
     let open = |dir: &Path| {
         Dir::open(dir).map_err(|e| lumina_core::Error::io(dir, "opening the directory", e))
     };
-    if recycled {
+    if recycled.is_some() {
         // What the new generation does not have goes: other repositories, architectures.
         for (name, is_dir) in lumina_core::fs::read_dir(stage)? {
             let keep = name
@@ -638,87 +655,120 @@ fn link_packages(
         }
     }
     // Opened at the first package: a release without any needs no pool.
-    let mut pool: Option<(Dir, std::collections::HashMap<OsString, u64>)> = None;
+    let mut pool: Option<Dir> = None;
     for repo in repos {
         let path = stage.join(repo.name).join("os").join(arch);
         fs.create_dir_all(&path)?;
         let dir = open(&path)?;
-        // A recycled directory's entries, with their inode numbers.
-        let mut present = if recycled {
-            inodes(&path)?
-        } else {
-            std::collections::HashMap::new()
-        };
-        if !repo.packages.is_empty() {
-            let (pool_dir, pool_inodes) = match &mut pool {
-                Some(p) => &*p,
-                None => {
-                    let dir = out.join(POOL);
-                    let inodes = if recycled {
-                        inodes(&dir)?
-                    } else {
-                        std::collections::HashMap::new()
-                    };
-                    &*pool.insert((open(&dir)?, inodes))
-                }
-            };
-            let mut sig = String::new();
-            for p in repo.packages {
-                sig.clear();
-                sig.push_str(p);
-                sig.push_str(".sig");
-                for name in [p.as_str(), sig.as_str()] {
-                    let name = std::ffi::OsStr::new(name);
-                    if let Some(ino) = present.remove(name) {
-                        if pool_inodes.get(name) == Some(&ino) {
-                            continue;
-                        }
-                        // Not the pool's file of that name (never so in a tree only this
-                        // tool wrote): replaced.
-                        fs.unlink_at(&dir, name)?;
-                    }
-                    match fs.hard_link_at(pool_dir, &dir, name) {
-                        Err(lumina_core::Error::Io { source, .. })
-                            if source.kind() == std::io::ErrorKind::NotFound =>
-                        {
-                            return Err(publish_err(
-                                out,
-                                format!(
-                                    "`{}` (listed in repository `{}`) is not in the pool",
-                                    out.join(POOL).join(name).display(),
-                                    repo.name
-                                ),
-                            ));
-                        }
-                        r => r?,
-                    }
+        // The recycled generation's packages of this repository: present already.
+        let mut present: HashSet<String> = recycled
+            .as_mut()
+            .and_then(|m| m.remove(repo.name))
+            .unwrap_or_default();
+        if recycled.is_some() {
+            // Its databases' links (`finish` makes new ones; the files are replaced).
+            for kind in ["db", "files"] {
+                for name in [
+                    format!("{}.{kind}", repo.name),
+                    format!("{}.{kind}.sig", repo.name),
+                ] {
+                    unlink_if_there(fs, &dir, &name)?;
                 }
             }
         }
-        // The rest of a recycled directory: packages no longer listed, the old databases.
-        let mut rest: Vec<OsString> = present.into_keys().collect();
-        rest.sort_unstable();
-        for name in rest {
-            if lumina_core::fs::lstat(&path.join(&name))?.is_some_and(|m| m.is_dir()) {
-                fs.remove_tree(&path.join(&name))?;
-            } else {
-                fs.unlink_at(&dir, &name)?;
+        let mut sig = String::new();
+        for p in repo.packages {
+            if present.remove(p.as_str()) {
+                continue;
             }
+            let pool = match &mut pool {
+                Some(d) => &*d,
+                None => &*pool.insert(open(&out.join(POOL))?),
+            };
+            sig.clear();
+            sig.push_str(p);
+            sig.push_str(".sig");
+            for name in [p.as_str(), sig.as_str()] {
+                let name = std::ffi::OsStr::new(name);
+                let mut linked = fs.hard_link_at(pool, &dir, name);
+                if recycled.is_some()
+                    && matches!(&linked, Err(lumina_core::Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::AlreadyExists)
+                {
+                    // Not a file the recycled generation listed (never so in a tree only
+                    // this tool wrote): replaced by the pool's.
+                    fs.unlink_at(&dir, name)?;
+                    linked = fs.hard_link_at(pool, &dir, name);
+                }
+                match linked {
+                    Err(lumina_core::Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        return Err(publish_err(
+                            out,
+                            format!(
+                                "`{}` (listed in repository `{}`) is not in the pool",
+                                out.join(POOL).join(name).display(),
+                                repo.name
+                            ),
+                        ));
+                    }
+                    r => r?,
+                }
+            }
+        }
+        // The recycled generation's packages the new one does not list.
+        let mut gone: Vec<String> = present.into_iter().collect();
+        gone.sort_unstable();
+        for p in gone {
+            unlink_if_there(fs, &dir, &p)?;
+            unlink_if_there(fs, &dir, &format!("{p}.sig"))?;
         }
     }
     Ok(())
 }
 
-/// The entries of `dir` with their inode numbers (from the directory itself: no `stat`).
-fn inodes(dir: &Path) -> Result<std::collections::HashMap<OsString, u64>, Error> {
-    use std::os::unix::fs::DirEntryExt as _;
-    let fail = |e| lumina_core::Error::io(dir, "reading the directory", e);
-    let mut map = std::collections::HashMap::new();
-    for entry in std::fs::read_dir(dir).map_err(fail)? {
-        let entry = entry.map_err(fail)?;
-        map.insert(entry.file_name(), entry.ino());
+fn unlink_if_there(fs: &Fs, dir: &lumina_core::fs::Dir, name: &str) -> Result<(), Error> {
+    match fs.unlink_at(dir, name.as_ref()) {
+        Err(lumina_core::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        r => Ok(r?),
     }
-    Ok(map)
+}
+
+/// A generation's package files by repository, from its [`MANIFEST`].
+type Manifest = std::collections::HashMap<String, HashSet<String>>;
+
+/// The text of a generation's [`MANIFEST`]: `REPO/FILE` per package file, sorted.
+fn manifest_text(repos: &[RepoPackages<'_>]) -> String {
+    let mut lines: Vec<String> = repos
+        .iter()
+        .flat_map(|r| r.packages.iter().map(move |p| format!("{}/{p}\n", r.name)))
+        .collect();
+    lines.sort_unstable();
+    lines.concat()
+}
+
+/// Generation `n`'s [`MANIFEST`], if it has a valid one (a generation made before
+/// manifests, or with a damaged one, is not recycled: it is deleted as before).
+fn read_manifest(out: &Path, n: u64) -> Option<Manifest> {
+    let bytes = std::fs::read(generation_dir(out, n).join(MANIFEST)).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut manifest = Manifest::new();
+    for line in text.lines() {
+        let (repo, file) = line.split_once('/')?;
+        if !is_component(repo) || check_package_name(out, file).is_err() {
+            return None;
+        }
+        manifest
+            .entry(repo.to_owned())
+            .or_default()
+            .insert(file.to_owned());
+    }
+    Some(manifest)
 }
 
 impl Staging<'_> {
@@ -784,6 +834,7 @@ impl Staging<'_> {
             fs.write_replace(&self.dir.join(name), &bytes, false)?;
         }
         fs.write_replace(&self.dir.join("report.json"), report, false)?;
+        fs.write_replace(&self.dir.join(MANIFEST), self.manifest.as_bytes(), false)?;
         crate::trace::mark("publish: databases, signatures");
         fs.sync_filesystem(&self.dir)?;
         crate::trace::mark("publish: fsync directories");

@@ -372,6 +372,58 @@ pub struct Prepared {
     promoted: HashMap<String, (String, String)>,
     /// The candidates' file lists, when read ahead ([`prepare_to_publish`]).
     file_lists: Option<FileLists>,
+    /// The check of the published set after the plan, running ([`prepare_to_publish`]).
+    check: Option<std::thread::JoinHandle<Option<Broken>>>,
+}
+
+/// How many packages the published set has after `plan`.
+fn count_after(published: &[RepoPackage], plan: &PromotionPlan) -> usize {
+    let gone: HashSet<&str> = plan
+        .promote
+        .iter()
+        .map(|p| p.pkg.name.as_str())
+        .chain(plan.remove.iter().map(|r| r.name.as_str()))
+        .collect();
+    published
+        .iter()
+        .filter(|p| !gone.contains(p.pkg.name.as_str()))
+        .count()
+        + plan.promote.len()
+}
+
+/// A dependency the published set after `plan` leaves unresolved that resolves now (a bug
+/// in the planner, if there is one).
+fn broken_by(published: &[RepoPackage], plan: &PromotionPlan) -> Option<Broken> {
+    // `plan.broken` is sorted.
+    promote::unresolved(&plan.apply(published))
+        .into_iter()
+        .find(|b| plan.broken.binary_search(b).is_err())
+}
+
+/// [`broken_by`] on a thread of its own (which then frees the published set).
+fn spawn_check(
+    published: Vec<RepoPackage>,
+    plan: &PromotionPlan,
+) -> std::thread::JoinHandle<Option<Broken>> {
+    let plan = PromotionPlan {
+        promote: plan.promote.clone(),
+        remove: plan.remove.clone(),
+        held: Vec::new(),
+        overdue: Vec::new(),
+        broken: plan.broken.clone(),
+    };
+    std::thread::spawn(move || broken_by(&published, &plan))
+}
+
+fn check_err(out: &Path, b: &Broken) -> Error {
+    publish_err(
+        out,
+        format!(
+            "refusing to publish: the plan would leave `{}` of `{}` {} in `{}` unresolved, \
+             which resolves now (a bug in the planner; please report it)",
+            b.dep, b.name, b.version, b.repo
+        ),
+    )
 }
 
 /// Diffs, checks availability and plans (see the module documentation). Records in
@@ -614,21 +666,17 @@ fn prepare_with(
     });
     let plan = plan?;
     let lists = lists.transpose()?;
-    let new_set = plan.apply(&published);
-    // `plan.broken` is sorted.
-    if let Some(b) = promote::unresolved(&new_set)
-        .iter()
-        .find(|b| plan.broken.binary_search(b).is_err())
-    {
-        return Err(publish_err(
-            &snapshot.out,
-            format!(
-                "refusing to publish: the plan would leave `{}` of `{}` {} in `{}` unresolved, \
-                 which resolves now (a bug in the planner; please report it)",
-                b.dep, b.name, b.version, b.repo
-            ),
-        ));
-    }
+    // The published set after the plan must resolve wherever it resolves now. A plan to be
+    // published is checked on a thread of its own, joined before the switch.
+    let packages = count_after(&published, &plan);
+    let (published, check) = if file_lists.is_some() {
+        (None, Some(spawn_check(published, &plan)))
+    } else {
+        if let Some(b) = broken_by(&published, &plan) {
+            return Err(check_err(&snapshot.out, &b));
+        }
+        (Some(published), None)
+    };
 
     // The repositories of the new generation: the configured ones, and `lumina`.
     let mut repos = config.repositories.clone();
@@ -675,7 +723,7 @@ fn prepare_with(
         bootstrap,
         generation: None,
         summary: Summary {
-            packages: new_set.len(),
+            packages,
             changes: candidates.len() + removals.len(),
             promoted: plan.promote.len(),
             removed: plan.remove.len(),
@@ -716,7 +764,7 @@ fn prepare_with(
         .map(|p| (p.pkg.name.clone(), (p.repo.clone(), p.pkg.version.clone())))
         .collect();
     drop(first_seen);
-    drop_later((published, new_set, candidates, removals));
+    drop_later((published, candidates, removals));
     Ok(Prepared {
         plan,
         report,
@@ -726,6 +774,7 @@ fn prepare_with(
         repos,
         promoted,
         file_lists: lists,
+        check,
     })
 }
 
@@ -876,6 +925,7 @@ impl Prepared {
             promoted,
             plan,
             mut file_lists,
+            check,
             ..
         } = self;
         let removed: HashSet<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
@@ -984,7 +1034,18 @@ impl Prepared {
                 .unwrap_or_else(|_| Err(publish_err(out, "the rendering thread panicked")));
             (staging, dbs)
         });
-        let n = staging?.finish(fs, &dbs?, snapshot.sync.lastsync, report.now, &report_bytes)?;
+        let staging = staging?;
+        let dbs = dbs?;
+        if let Some(check) = check {
+            let broken = check
+                .join()
+                .map_err(|_| publish_err(out, "the checking thread panicked"))?;
+            if let Some(b) = broken {
+                // The staging directory stays behind; the next run removes it.
+                return Err(check_err(out, &b));
+            }
+        }
+        let n = staging.finish(fs, &dbs, snapshot.sync.lastsync, report.now, &report_bytes)?;
         report.generation = Some(n);
         drop(lists);
         drop(packages);

@@ -29,6 +29,14 @@ pub trait DetachedSigner {
     /// # Errors
     /// [`Error::Sign`] when signing fails.
     fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// A signature of each of `data`, in order (at once, where the signer can).
+    ///
+    /// # Errors
+    /// [`Error::Sign`] when signing fails.
+    fn sign_all(&mut self, data: &[&[u8]]) -> Result<Vec<Vec<u8>>, Error> {
+        data.iter().map(|d| self.sign(d)).collect()
+    }
 }
 
 /// `FILE.sig`: where pacman looks for a file's detached signature.

@@ -429,12 +429,102 @@ fn stream_problem<R>(
     }
 }
 
+/// The entry directories read so far, in the order first seen, each with its members.
+///
+/// An archive holds the members of one directory together, and mostly in ascending order
+/// (repo-add's glob order; this tool's is by package name, which differs for a few names
+/// such as `libc++` after `libc`): a member's directory is then the last one, or a new one
+/// that sorts after every directory so far, and neither needs a lookup. Any other directory is looked up (a binary
+/// search of the ascending ones, then a map of the others), so that the members of one
+/// directory spread over the archive are still gathered and a member twice is still found.
+#[derive(Debug, Default)]
+struct Dirs {
+    list: Vec<(String, Members)>,
+    /// The positions in `list` of the directories that sorted after every one before them:
+    /// ascending by name.
+    ascending: Vec<usize>,
+    /// The positions of the others, by name.
+    others: HashMap<String, usize>,
+}
+
+impl Dirs {
+    /// The position of `dir` in the list, when it was seen before.
+    fn find(&self, dir: &str) -> Option<usize> {
+        let (last, _) = self.list.last()?;
+        if last == dir {
+            return Some(self.list.len() - 1);
+        }
+        if dir > self.greatest()? {
+            return None;
+        }
+        match self
+            .ascending
+            .binary_search_by(|&i| self.list[i].0.as_str().cmp(dir))
+        {
+            Ok(found) => Some(self.ascending[found]),
+            Err(_) => self.others.get(dir).copied(),
+        }
+    }
+
+    /// The greatest directory name so far.
+    fn greatest(&self) -> Option<&str> {
+        let &i = self.ascending.last()?;
+        Some(self.list[i].0.as_str())
+    }
+
+    /// Adds `dir`, not seen before; its position.
+    fn insert(&mut self, dir: &str) -> usize {
+        let at = self.list.len();
+        if self.greatest().is_none_or(|greatest| dir > greatest) {
+            self.ascending.push(at);
+        } else {
+            self.others.insert(dir.to_owned(), at);
+        }
+        self.list.push((dir.to_owned(), Members::default()));
+        at
+    }
+
+    /// How many directories.
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The directories sorted by name: the ascending ones merged with the others, sorted.
+    fn into_sorted(self) -> Vec<(String, Members)> {
+        let Self {
+            list,
+            ascending,
+            others,
+        } = self;
+        if others.is_empty() {
+            return list;
+        }
+        let name = |i: usize| list[i].0.as_str();
+        let mut others: Vec<usize> = others.into_values().collect();
+        others.sort_unstable_by(|&a, &b| name(a).cmp(name(b)));
+        let mut order = Vec::with_capacity(list.len());
+        let (mut a, mut b) = (ascending.iter().peekable(), others.iter().peekable());
+        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+            if name(x) < name(y) {
+                order.push(x);
+                a.next();
+            } else {
+                order.push(y);
+                b.next();
+            }
+        }
+        order.extend(a.chain(b));
+        let mut slots: Vec<Option<(String, Members)>> = list.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
+    }
+}
+
 fn read_members<R: Read>(
     bounded: &mut Bounded<R>,
     limits: &Limits,
     wanted: Option<&dyn Fn(&str) -> bool>,
-) -> Result<HashMap<String, Members>, DbProblem> {
-    let mut dirs: HashMap<String, Members> = HashMap::new();
+) -> Result<Dirs, DbProblem> {
+    let mut dirs = Dirs::default();
     let mut members_read = 0;
     {
         let mut archive = tar::Archive::new(&mut *bounded);
@@ -442,6 +532,8 @@ fn read_members<R: Read>(
             .entries_with_seek()
             .map_err(|e| DbProblem::Corrupt(e.to_string()))?;
         let mut pending_error = None;
+        // The member's path, one buffer for all.
+        let mut path = String::new();
         for member in entries {
             let mut member = match member {
                 Ok(m) => {
@@ -453,13 +545,17 @@ fn read_members<R: Read>(
                     break;
                 }
             };
-            let raw_path = member.path_bytes().into_owned();
-            let Ok(path) = String::from_utf8(raw_path) else {
-                return Err(DbProblem::UnexpectedMember {
-                    member: String::from_utf8_lossy(&member.path_bytes()).into_owned(),
-                    reason: "its name is not UTF-8",
-                });
-            };
+            {
+                let raw_path = member.path_bytes();
+                let Ok(text) = std::str::from_utf8(&raw_path) else {
+                    return Err(DbProblem::UnexpectedMember {
+                        member: String::from_utf8_lossy(&raw_path).into_owned(),
+                        reason: "its name is not UTF-8",
+                    });
+                };
+                path.clear();
+                path.push_str(text);
+            }
             let kind = member.header().entry_type();
             if kind.is_pax_global_extensions() {
                 continue;
@@ -483,12 +579,15 @@ fn read_members<R: Read>(
             } else if file.is_none() {
                 return Err(unexpected("a file outside any entry directory"));
             }
-            if !dirs.contains_key(dir) && dirs.len() >= limits.max_entries {
-                return Err(DbProblem::TooManyEntries {
-                    limit: limits.max_entries,
-                });
-            }
-            let slot = dirs.entry(dir.to_owned()).or_default();
+            let slot = match dirs.find(dir) {
+                Some(slot) => slot,
+                None if dirs.len() >= limits.max_entries => {
+                    return Err(DbProblem::TooManyEntries {
+                        limit: limits.max_entries,
+                    });
+                }
+                None => dirs.insert(dir),
+            };
             let Some(file) = file else { continue };
             let limit = if file == "files" {
                 limits.max_files
@@ -498,30 +597,36 @@ fn read_members<R: Read>(
             let size = member.size();
             if size > limit {
                 return Err(DbProblem::MemberTooLarge {
-                    member: path,
+                    member: path.clone(),
                     size,
                     limit,
                 });
             }
-            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            if let Err(e) = member.read_to_end(&mut bytes) {
-                pending_error = Some(e);
-                break;
-            }
+            let bytes = match read_data(&mut member, size) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    pending_error = Some(e);
+                    break;
+                }
+            };
+            let members = &mut dirs.list[slot].1;
             let duplicate = match file {
-                "desc" => slot.desc.replace(bytes).is_some(),
-                "depends" => slot.depends.replace(bytes).is_some(),
+                "desc" => members.desc.replace(bytes).is_some(),
+                "depends" => members.depends.replace(bytes).is_some(),
                 "files" => {
-                    let list = FileList::parse(&bytes).map_err(|problem| DbProblem::Entry {
-                        entry: dir.to_owned(),
-                        problem,
-                    })?;
-                    slot.files.replace(list).is_some()
+                    let list =
+                        FileList::parse_owned(bytes).map_err(|problem| DbProblem::Entry {
+                            entry: dir.to_owned(),
+                            problem,
+                        })?;
+                    members.files.replace(list).is_some()
                 }
                 _ => return Err(unexpected("not `desc`, `files` or `depends`")),
             };
             if duplicate {
-                return Err(DbProblem::DuplicateMember { member: path });
+                return Err(DbProblem::DuplicateMember {
+                    member: path.clone(),
+                });
             }
         }
         if let Some(e) = pending_error {
@@ -531,7 +636,7 @@ fn read_members<R: Read>(
     if !bounded.ends_with_zero_block() {
         return Err(if bounded.total == 0 {
             DbProblem::NotAnArchive("it is empty".into())
-        } else if dirs.is_empty() && bounded.total < 512 {
+        } else if dirs.list.is_empty() && bounded.total < 512 {
             DbProblem::NotAnArchive(format!("only {} bytes", bounded.total))
         } else {
             DbProblem::Truncated("the archive has no end-of-archive block".into())
@@ -545,24 +650,68 @@ fn read_members<R: Read>(
     Ok(dirs)
 }
 
+/// A member's data: its `size` bytes, or as many as come before the stream ends (what
+/// `read_to_end` gives; reading the next header then fails), into one buffer of that size.
+fn read_data(member: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
+    let Ok(len) = usize::try_from(size) else {
+        let mut bytes = Vec::new();
+        member.read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    };
+    let mut bytes = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        match member.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
+}
+
 /// `dir/` -> `(dir, None)`, `dir/file` -> `(dir, Some(file))`; anything else is refused.
+///
+/// One pass over the bytes; every component is checked before the depth, as when the path
+/// was split into a list first.
 fn split_member(path: &str) -> Result<(&str, Option<&str>), &'static str> {
     if path.starts_with('/') {
         return Err("an absolute path");
     }
     let trimmed = path.strip_suffix('/').unwrap_or(path);
-    if trimmed
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err("an empty, `.` or `..` path component");
+    let bytes = trimmed.as_bytes();
+    // The first `/` (between the directory and the file) and whether there is another.
+    let mut first_slash = None;
+    let mut deeper = false;
+    let mut start = 0;
+    loop {
+        let end = bytes
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'/'))
+            .map_or(bytes.len(), |i| start + i);
+        if matches!(bytes.get(start..end), None | Some(b"" | b"." | b"..")) {
+            return Err("an empty, `.` or `..` path component");
+        }
+        if end == bytes.len() {
+            break;
+        }
+        if first_slash.is_none() {
+            first_slash = Some(end);
+        } else {
+            deeper = true;
+        }
+        start = end + 1;
     }
-    let mut parts = trimmed.split('/');
-    let dir = parts.next().unwrap_or_default();
-    let file = parts.next();
-    if parts.next().is_some() {
+    if deeper {
         return Err("nested deeper than `NAME-VERSION/FILE`");
     }
+    // `/` is ASCII: the split is at char boundaries.
+    let (dir, file) = match first_slash {
+        Some(at) => (&trimmed[..at], Some(&trimmed[at + 1..])),
+        None => (trimmed, None),
+    };
     if file.is_some() && path.ends_with('/') {
         return Err("a directory nested in an entry");
     }
@@ -593,42 +742,59 @@ fn entry_of(dir: String, members: Members, limits: &Limits) -> Result<DbEntry, D
             });
         }
     };
-    let described = entry.dir_name();
-    if described != dir {
+    if !is_dir_of(&dir, &entry) {
         return Err(DbProblem::DirectoryMismatch {
             entry: dir,
-            described,
+            described: entry.dir_name(),
         });
     }
     entry.files = members.files;
     Ok(entry)
 }
 
+/// Whether `dir` is the entry's [`DbEntry::dir_name`], `NAME-VERSION` (without building it).
+fn is_dir_of(dir: &str, entry: &DbEntry) -> bool {
+    let (dir, name, version) = (
+        dir.as_bytes(),
+        entry.name.as_bytes(),
+        entry.version.as_bytes(),
+    );
+    dir.len() == name.len() + 1 + version.len()
+        && dir.starts_with(name)
+        && dir.get(name.len()) == Some(&b'-')
+        && dir.ends_with(version)
+}
+
+/// How many threads parse entries: the cores available (asked once: it reads cgroup
+/// files), at most 8.
+fn parser_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8)
+    })
+}
+
 /// Parses every entry (on every core; the first problem in directory order is reported),
 /// sorts them by name and refuses a name that appears twice.
-fn assemble(dirs: HashMap<String, Members>, limits: &Limits) -> Result<Vec<DbEntry>, DbProblem> {
-    let mut dirs: Vec<(String, Members)> = dirs.into_iter().collect();
-    dirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .clamp(1, 8);
-    let chunk = dirs.len().div_ceil(workers).max(256);
-    let mut parts: Vec<Vec<(String, Members)>> = Vec::new();
-    let mut rest = dirs;
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        parts.push(rest);
-        rest = tail;
-    }
-    parts.push(rest);
+fn assemble(dirs: Dirs, limits: &Limits) -> Result<Vec<DbEntry>, DbProblem> {
+    let mut dirs = dirs.into_sorted();
+    let total = dirs.len();
+    let chunk = total.div_ceil(parser_threads()).max(256);
     let results: Vec<Result<Vec<DbEntry>, DbProblem>> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| {
+        let handles: Vec<_> = dirs
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(i, part)| {
                 s.spawn(move || {
-                    part.into_iter()
-                        .map(|(dir, members)| entry_of(dir, members, limits))
-                        .collect::<Result<Vec<_>, _>>()
+                    // The first part is the result: room for all, the others are appended.
+                    let mut out = Vec::with_capacity(if i == 0 { total } else { part.len() });
+                    for (dir, members) in part {
+                        let (dir, members) = (std::mem::take(dir), std::mem::take(members));
+                        out.push(entry_of(dir, members, limits)?);
+                    }
+                    Ok(out)
                 })
             })
             .collect();
@@ -642,7 +808,12 @@ fn assemble(dirs: HashMap<String, Members>, limits: &Limits) -> Result<Vec<DbEnt
     });
     let mut entries = Vec::new();
     for part in results {
-        entries.extend(part?);
+        let part = part?;
+        if entries.is_empty() {
+            entries = part;
+        } else {
+            entries.extend(part);
+        }
     }
     // Directory order is name order but for rare names (`a-b` and `a` with a version
     // starting with a letter); sort by index, moving each entry once.
@@ -713,5 +884,167 @@ mod tests {
         let mut buf = [0u8; 100];
         while b.read(&mut buf).unwrap() > 0 {}
         assert!(b.ends_with_zero_block());
+    }
+
+    /// `split_member` as it was: split into a list of components first.
+    fn reference_split(path: &str) -> Result<(&str, Option<&str>), &'static str> {
+        if path.starts_with('/') {
+            return Err("an absolute path");
+        }
+        let trimmed = path.strip_suffix('/').unwrap_or(path);
+        if trimmed
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err("an empty, `.` or `..` path component");
+        }
+        let mut parts = trimmed.split('/');
+        let dir = parts.next().unwrap_or_default();
+        let file = parts.next();
+        if parts.next().is_some() {
+            return Err("nested deeper than `NAME-VERSION/FILE`");
+        }
+        if file.is_some() && path.ends_with('/') {
+            return Err("a directory nested in an entry");
+        }
+        Ok((dir, file))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn member_paths_split_as_before(path in "[a./é]{0,9}") {
+            proptest::prop_assert_eq!(split_member(&path), reference_split(&path));
+        }
+
+        /// `Dirs` finds exactly the directories added before, in any order, and sorts
+        /// them as a sort would.
+        #[test]
+        fn dirs_find_what_was_added(names in proptest::collection::vec("[ab+-]{1,3}", 0..40)) {
+            let mut dirs = Dirs::default();
+            let mut model: HashMap<String, usize> = HashMap::new();
+            for name in &names {
+                let found = dirs.find(name);
+                proptest::prop_assert_eq!(found, model.get(name).copied(), "{}", name);
+                if found.is_none() {
+                    let at = dirs.insert(name);
+                    model.insert(name.clone(), at);
+                }
+            }
+            let mut expected: Vec<String> = model.into_keys().collect();
+            expected.sort();
+            let sorted: Vec<String> = dirs.into_sorted().into_iter().map(|(n, _)| n).collect();
+            proptest::prop_assert_eq!(sorted, expected);
+        }
+    }
+
+    /// A tar archive of these members (`None`: a directory).
+    fn archive(members: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in members {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(path).unwrap();
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            let data = data.unwrap_or_default().as_bytes();
+            header.set_entry_type(if data.is_empty() && path.ends_with('/') {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            });
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            builder.append(&header, data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn desc(name: &str, version: &str) -> String {
+        format!(
+            "%FILENAME%\n{name}-{version}-any.pkg.tar.zst\n\n%NAME%\n{name}\n\n%VERSION%\n\
+             {version}\n\n%CSIZE%\n1\n\n%SHA256SUM%\n{}\n\n%ARCH%\nany\n\n",
+            "0".repeat(64)
+        )
+    }
+
+    fn read_archive(members: &[(&str, Option<&str>)], limits: &Limits) -> Result<SyncDb, Error> {
+        parse(&archive(members)[..], Path::new("t.db"), limits)
+    }
+
+    #[test]
+    fn members_of_one_directory_may_be_spread_over_the_archive() {
+        let (a, b, c) = (desc("a", "1-1"), desc("b", "1-1"), desc("c++", "1-1"));
+        let consecutive = read_archive(
+            &[
+                ("a-1-1/", None),
+                ("a-1-1/desc", Some(&a)),
+                ("a-1-1/files", Some("%FILES%\na\n")),
+                ("b-1-1/", None),
+                ("b-1-1/desc", Some(&b)),
+                ("c++-1-1/", None),
+                ("c++-1-1/desc", Some(&c)),
+                ("c++-1-1/files", Some("%FILES%\nc\n")),
+            ],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(consecutive.entries.len(), 3);
+        // Directories first, then every `desc`, then the file lists, in other orders
+        // (`c++-1-1` sorts before `c-...` would: `+` is below `-`).
+        let spread = [
+            ("b-1-1/", None),
+            ("c++-1-1/", None),
+            ("a-1-1/", None),
+            ("c++-1-1/desc", Some(c.as_str())),
+            ("b-1-1/desc", Some(b.as_str())),
+            ("a-1-1/desc", Some(a.as_str())),
+            ("a-1-1/files", Some("%FILES%\na\n")),
+            ("c++-1-1/files", Some("%FILES%\nc\n")),
+        ];
+        assert_eq!(
+            read_archive(&spread, &Limits::default()).unwrap(),
+            consecutive
+        );
+        // Also when only the last member comes back to an earlier directory.
+        let mut back = spread;
+        back.swap(0, 7);
+        assert_eq!(
+            read_archive(&back, &Limits::default()).unwrap(),
+            consecutive
+        );
+        // A member twice is found wherever the second one is.
+        for at in 0..=spread.len() {
+            let mut twice = spread.to_vec();
+            twice.insert(at, ("b-1-1/desc", Some(&b)));
+            assert_eq!(
+                read_archive(&twice, &Limits::default())
+                    .unwrap_err()
+                    .to_string(),
+                "invalid database `t.db`: the member `b-1-1/desc` appears twice",
+                "second copy at {at}"
+            );
+        }
+        let mut twice = spread.to_vec();
+        twice.push(("c++-1-1/", None));
+        twice.push(("c++-1-1/files", Some("%FILES%\nc\n")));
+        assert!(
+            read_archive(&twice, &Limits::default())
+                .unwrap_err()
+                .to_string()
+                .contains("the member `c++-1-1/files` appears twice")
+        );
+        // The entry limit counts directories, not members.
+        let three = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        assert!(read_archive(&spread, &three).is_ok());
+        let mut four = spread.to_vec();
+        four.insert(4, ("d-1-1/", None));
+        assert!(
+            read_archive(&four, &three)
+                .unwrap_err()
+                .to_string()
+                .ends_with("it has more than 3 entries")
+        );
     }
 }

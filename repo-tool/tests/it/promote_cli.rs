@@ -716,7 +716,8 @@ fn a_crash_after_any_step_of_promote_leaves_a_signed_generation_served_and_the_n
         0
     );
     let text = std::fs::read_to_string(&s.config).unwrap();
-    let mut signer = SignerThread::spawn(Some(s.key.home.path().to_path_buf()), s.key.fpr.clone());
+    let mut signer =
+        SignerThread::spawn(Some(s.key.home.path().to_path_buf()), s.key.fpr.clone(), 2);
     let mut crashes = 0;
     for n in 1.. {
         let copy = tempfile::tempdir().unwrap();

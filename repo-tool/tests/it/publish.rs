@@ -250,7 +250,14 @@ fn a_publish_serves_a_complete_signed_mirror_layout_through_current() {
     assert_eq!(t.served(&mut gpg), 1);
     assert_eq!(
         listing(&t.out.join("current")),
-        ["core/", "extra/", "lastsync", "lastupdate", "report.json"]
+        [
+            ".lumina-packages",
+            "core/",
+            "extra/",
+            "lastsync",
+            "lastupdate",
+            "report.json"
+        ]
     );
     assert_eq!(
         listing(&served_repo_dir(&t.out, "core", ARCH)),
@@ -266,6 +273,11 @@ fn a_publish_serves_a_complete_signed_mirror_layout_through_current() {
             "foo1-1-x86_64.pkg.tar.zst",
             "foo1-1-x86_64.pkg.tar.zst.sig",
         ]
+    );
+    // The manifest a later publish recycles the generation with.
+    assert_eq!(
+        std::fs::read_to_string(t.out.join("current/.lumina-packages")).unwrap(),
+        "core/foo1-1-x86_64.pkg.tar.zst\nextra/bar1-1-x86_64.pkg.tar.zst\n"
     );
     // Package files are hard links into the pool, not copies.
     use std::os::unix::fs::MetadataExt;
@@ -315,7 +327,14 @@ fn a_publish_recycles_the_generation_it_would_delete_and_serves_exactly_its_rele
     assert_eq!(t.served(&mut gpg), 4);
     assert_eq!(
         listing(&new),
-        ["core/", "extra/", "lastsync", "lastupdate", "report.json"]
+        [
+            ".lumina-packages",
+            "core/",
+            "extra/",
+            "lastsync",
+            "lastupdate",
+            "report.json"
+        ]
     );
     assert_eq!(listing(&new.join("extra/os")), [format!("{ARCH}/")]);
     assert_eq!(
@@ -351,6 +370,36 @@ fn a_publish_recycles_the_generation_it_would_delete_and_serves_exactly_its_rele
     for n in [2, 3] {
         let dir = t.out.join(format!(".generations/{n}/core/os")).join(ARCH);
         assert!(dir.join(format!("foo{n}-1-x86_64.pkg.tar.zst")).is_file());
+    }
+}
+
+#[test]
+fn a_generation_without_a_valid_manifest_is_deleted_not_recycled() {
+    use std::os::unix::fs::MetadataExt;
+    let mut gpg = Gpg::new();
+    for damage in ["remove", "garble"] {
+        let t = Tree::new();
+        for v in 1..=3 {
+            t.publish(&mut gpg, v);
+        }
+        let old = t.out.join(".generations/1");
+        let manifest = old.join(".lumina-packages");
+        if damage == "remove" {
+            std::fs::remove_file(&manifest).unwrap();
+        } else {
+            std::fs::write(&manifest, "core/../../etc/passwd.pkg.tar.zst\n").unwrap();
+        }
+        let old_ino = std::fs::metadata(&old).unwrap().ino();
+        assert_eq!(t.publish(&mut gpg, 4), 4);
+        assert_eq!(t.numbers(), [2, 3, 4], "{damage}");
+        assert_ne!(
+            std::fs::metadata(t.out.join(".generations/4"))
+                .unwrap()
+                .ino(),
+            old_ino,
+            "{damage}: made anew"
+        );
+        assert_eq!(t.served(&mut gpg), 4);
     }
 }
 
