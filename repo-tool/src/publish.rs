@@ -441,46 +441,32 @@ pub struct RepoPackages<'a> {
     pub packages: &'a [String],
 }
 
-/// One repository's databases and their signatures, as a generation serves them.
+/// The signatures of one repository's databases.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedDatabases {
+pub struct DbSignatures {
     /// The repository name: `core`.
     pub name: String,
-    /// `$repo.db.tar.zst`.
+    /// The detached signature of `$repo.db.tar.zst`.
     pub db: Vec<u8>,
-    /// Its detached signature.
-    pub db_sig: Vec<u8>,
-    /// `$repo.files.tar.zst`.
+    /// The detached signature of `$repo.files.tar.zst`.
     pub files: Vec<u8>,
-    /// Its detached signature.
-    pub files_sig: Vec<u8>,
 }
 
-impl SignedDatabases {
-    /// Signs the databases `db` and `files` of repository `name` with `signer`.
+impl DbSignatures {
+    /// Takes the two signatures `sigs` ([`DetachedSigner::sign_all`] of the `.db` then the
+    /// `.files`) of repository `name`.
     ///
     /// # Errors
-    /// [`Error::Sign`].
-    pub fn sign(
-        name: String,
-        db: Vec<u8>,
-        files: Vec<u8>,
-        signer: &mut dyn DetachedSigner,
-    ) -> Result<Self, Error> {
-        let mut sigs = signer.sign_all(&[&db, &files])?.into_iter();
-        let (Some(db_sig), Some(files_sig)) = (sigs.next(), sigs.next()) else {
-            return Err(Error::Sign {
+    /// [`Error::Sign`] when there are not two.
+    pub fn of(name: String, sigs: Vec<Vec<u8>>) -> Result<Self, Error> {
+        let mut sigs = sigs.into_iter();
+        match (sigs.next(), sigs.next(), sigs.next()) {
+            (Some(db), Some(files), None) => Ok(Self { name, db, files }),
+            _ => Err(Error::Sign {
                 what: format!("cannot sign the databases of `{name}`"),
-                message: "the signer made fewer signatures than asked".into(),
-            });
-        };
-        Ok(Self {
-            db_sig,
-            files_sig,
-            name,
-            db,
-            files,
-        })
+                message: "the signer did not make two signatures".into(),
+            }),
+        }
     }
 }
 
@@ -538,6 +524,8 @@ pub struct Staging<'l> {
     repos: Vec<String>,
     /// The new generation's [`MANIFEST`].
     manifest: String,
+    /// The repositories whose databases were written ([`Staging::put_databases`]).
+    written: Vec<String>,
     keep: u32,
 }
 
@@ -594,6 +582,7 @@ pub fn stage<'l>(
         arch: arch.to_owned(),
         repos: repos.iter().map(|r| r.name.to_owned()).collect(),
         manifest: manifest_text(repos),
+        written: Vec::new(),
         keep,
     })
 }
@@ -778,47 +767,84 @@ impl Staging<'_> {
         self.n
     }
 
-    /// Completes the generation with its databases (one per repository staged, in any
-    /// order), `lastupdate`, `lastsync` and `report.json`, makes it durable, and serves it
-    /// (see the module documentation for why a crash at any step is safe). Keeps the newest
-    /// `keep` generations and the served one. Returns the generation's number.
+    /// Writes repository `name`'s databases into the generation (not durably yet: see
+    /// [`Staging::sync`]).
     ///
     /// # Errors
-    /// - [`Error::Publish`] when `dbs` does not name exactly the repositories staged;
+    /// [`Error::Publish`] when `name` was not staged or was written already;
+    /// [`Error::Fs`].
+    pub fn put_databases(
+        &mut self,
+        fs: &Fs,
+        name: &str,
+        db: &[u8],
+        files: &[u8],
+    ) -> Result<(), Error> {
+        if !self.repos.iter().any(|r| r == name) || self.written.iter().any(|r| r == name) {
+            return Err(publish_err(
+                self.lock.out(),
+                format!("repository `{name}` was not staged, or its databases were given twice"),
+            ));
+        }
+        let dir = self.dir.join(name).join("os").join(&self.arch);
+        for (kind, bytes) in [("db", db), ("files", files)] {
+            fs.write_replace(&dir.join(format!("{name}.{kind}.tar.zst")), bytes, false)?;
+        }
+        self.written.push(name.to_owned());
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (one `syncfs`): nothing reads the staging
+    /// directory, so its files need no `fsync` each. [`Staging::finish`] syncs again; this
+    /// is for a caller that has the databases before their signatures.
+    ///
+    /// # Errors
+    /// [`Error::Fs`].
+    pub fn sync(&self, fs: &Fs) -> Result<(), Error> {
+        Ok(fs.sync_filesystem(&self.dir)?)
+    }
+
+    /// Completes the generation with its databases' signatures (one per repository
+    /// staged, in any order; every repository's databases put first), `lastupdate`,
+    /// `lastsync`, `report.json` and the manifest, makes it durable, and serves it (see the
+    /// module documentation for why a crash at any step is safe). Keeps the newest `keep`
+    /// generations and the served one. Returns the generation's number.
+    ///
+    /// # Errors
+    /// - [`Error::Publish`] when `sigs` or the databases put do not name exactly the
+    ///   repositories staged;
     /// - [`Error::Fs`] when a filesystem step fails; the previous generation stays served.
     pub fn finish(
         mut self,
         fs: &Fs,
-        dbs: &[SignedDatabases],
+        sigs: &[DbSignatures],
         lastsync: u64,
         lastupdate: u64,
         report: &[u8],
     ) -> Result<u64, Error> {
         let out = self.lock.out().to_path_buf();
-        let mut named: Vec<&str> = dbs.iter().map(|d| d.name.as_str()).collect();
+        let mut named: Vec<&str> = sigs.iter().map(|d| d.name.as_str()).collect();
+        let mut written: Vec<&str> = self.written.iter().map(String::as_str).collect();
         let mut staged: Vec<&str> = self.repos.iter().map(String::as_str).collect();
         named.sort_unstable();
+        written.sort_unstable();
         staged.sort_unstable();
-        if named != staged {
+        if named != staged || written != staged {
             return Err(publish_err(
                 &out,
                 format!(
-                    "the databases given ({}) are not those of the repositories staged ({})",
+                    "the databases given ({}) and signed ({}) are not those of the repositories \
+                     staged ({})",
+                    written.join(", "),
                     named.join(", "),
                     staged.join(", ")
                 ),
             ));
         }
-        // Nothing reads the staging directory: its files are written without an fsync
-        // each, and made durable together (one `syncfs`) before it is renamed into view.
-        for repo in dbs {
+        for repo in sigs {
             let dir = self.dir.join(&repo.name).join("os").join(&self.arch);
-            for (kind, bytes, sig) in [
-                ("db", &repo.db, &repo.db_sig),
-                ("files", &repo.files, &repo.files_sig),
-            ] {
+            for (kind, sig) in [("db", &repo.db), ("files", &repo.files)] {
                 let file = format!("{}.{kind}.tar.zst", repo.name);
-                fs.write_replace(&dir.join(&file), bytes, false)?;
                 fs.write_replace(&dir.join(format!("{file}.sig")), sig, false)?;
                 fs.symlink(Path::new(&file), &dir.join(format!("{}.{kind}", repo.name)))?;
                 fs.symlink(
@@ -883,15 +909,18 @@ pub fn publish(
             packages: &r.packages,
         })
         .collect();
-    let staging = stage(lock, fs, release.arch, &lists, release.lastupdate, keep)?;
-    let dbs = release
-        .repos
-        .iter()
-        .map(|r| SignedDatabases::sign(r.name.clone(), r.db.clone(), r.files.clone(), signer))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut staging = stage(lock, fs, release.arch, &lists, release.lastupdate, keep)?;
+    let mut sigs = Vec::with_capacity(release.repos.len());
+    for r in release.repos {
+        staging.put_databases(fs, &r.name, &r.db, &r.files)?;
+        sigs.push(DbSignatures::of(
+            r.name.clone(),
+            signer.sign_all(&[&r.db, &r.files])?,
+        )?);
+    }
     staging.finish(
         fs,
-        &dbs,
+        &sigs,
         release.lastsync,
         release.lastupdate,
         release.report,

@@ -78,7 +78,7 @@ use crate::ledger::Ledger;
 use crate::lock::RepoLock;
 use crate::model::{Candidate, Removal, RepoPackage};
 use crate::promote::{self, Broken, Held, HoldReason, PlanInput, PromotionPlan, Removed};
-use crate::publish::{self, RepoPackages, SignedDatabases};
+use crate::publish::{self, DbSignatures, RepoPackages};
 use crate::sign::DetachedSigner;
 use crate::syncdb::{self, Limits};
 use crate::upstream::{self, SyncState};
@@ -370,8 +370,8 @@ pub struct Prepared {
     repos: Vec<String>,
     /// Promoted name -> (repository, version).
     promoted: HashMap<String, (String, String)>,
-    /// The candidates' file lists, when read ahead ([`prepare_to_publish`]).
-    file_lists: Option<FileLists>,
+    /// The candidates' file lists, being read ahead ([`prepare_to_publish`]).
+    file_lists: Option<std::thread::JoinHandle<Result<FileLists, Error>>>,
     /// The check of the published set after the plan, running ([`prepare_to_publish`]).
     check: Option<std::thread::JoinHandle<Option<Broken>>>,
 }
@@ -503,32 +503,37 @@ fn refuse_bootstrap(snapshot: &Snapshot) -> Result<(), Error> {
 type FileLists = HashMap<String, HashMap<String, DbEntry>>;
 
 /// The `.files` entries of `candidates` from each repository's upstream snapshot.
-fn read_file_lists(
+/// The `.files` entries of `candidates` from each repository's upstream snapshot, read on
+/// a thread of its own: the rendering thread of [`Prepared::publish`] joins it.
+fn spawn_file_lists(
     out: &Path,
     candidates: &[Candidate],
-    limits: &Limits,
-) -> Result<FileLists, Error> {
-    let mut wanted: HashMap<&str, HashSet<String>> = HashMap::new();
+    limits: Limits,
+) -> std::thread::JoinHandle<Result<FileLists, Error>> {
+    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
     for c in candidates {
         wanted
-            .entry(c.repo.as_str())
+            .entry(c.repo.clone())
             .or_default()
             .insert(format!("{}-{}", c.pkg.name, c.pkg.version));
     }
-    let mut lists = FileLists::new();
-    for (repo, dirs) in wanted {
-        let path = upstream::files_path(out, repo);
-        if lumina_core::fs::lstat(&path)?.is_none() {
-            continue;
+    let out = out.to_path_buf();
+    std::thread::spawn(move || {
+        let mut lists = FileLists::new();
+        for (repo, dirs) in wanted {
+            let path = upstream::files_path(&out, &repo);
+            if lumina_core::fs::lstat(&path)?.is_none() {
+                continue;
+            }
+            let entries = syncdb::read_selected(&path, &limits, &|dir| dirs.contains(dir))?.entries;
+            lists.insert(
+                repo,
+                entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
+            );
         }
-        let entries = syncdb::read_selected(&path, limits, &|dir| dirs.contains(dir))?.entries;
-        lists.insert(
-            repo.to_owned(),
-            entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
-        );
-    }
-    crate::trace::mark("read ahead: file lists of the candidates");
-    Ok(lists)
+        crate::trace::mark("read ahead: file lists of the candidates");
+        Ok(lists)
+    })
 }
 
 fn prepare_with(
@@ -647,25 +652,12 @@ fn prepare_with(
         removals: &removals,
         now,
     };
-    let out = &snapshot.out;
-    let (plan, lists) = std::thread::scope(|s| {
-        let reader = file_lists.map(|limits| {
-            let candidates = &candidates;
-            s.spawn(move || read_file_lists(out, candidates, limits))
-        });
-        let plan = if bootstrap {
-            Ok(bootstrap_plan(&candidates, &unavailable, now, &policy))
-        } else {
-            promote::plan_available(&input, &policy, &unavailable)
-        };
-        let lists = reader.map(|r| {
-            r.join()
-                .unwrap_or_else(|_| Err(publish_err(out, "the reading thread panicked")))
-        });
-        (plan, lists)
-    });
-    let plan = plan?;
-    let lists = lists.transpose()?;
+    let lists = file_lists.map(|limits| spawn_file_lists(&snapshot.out, &candidates, *limits));
+    let plan = if bootstrap {
+        bootstrap_plan(&candidates, &unavailable, now, &policy)
+    } else {
+        promote::plan_available(&input, &policy, &unavailable)?
+    };
     // The published set after the plan must resolve wherever it resolves now. A plan to be
     // published is checked on a thread of its own, joined before the switch.
     let packages = count_after(&published, &plan);
@@ -913,7 +905,7 @@ impl Prepared {
         self,
         lock: &RepoLock,
         fs: &Fs,
-        signer: &mut (dyn DetachedSigner + Send),
+        signer: &mut dyn DetachedSigner,
         keep: u32,
         limits: &Limits,
     ) -> Result<Report, Error> {
@@ -924,7 +916,7 @@ impl Prepared {
             repos,
             promoted,
             plan,
-            mut file_lists,
+            file_lists,
             check,
             ..
         } = self;
@@ -942,9 +934,6 @@ impl Prepared {
                     .find(|r| &r.name == name)
                     .map(|r| &r.entries[..]),
                 new: Vec::new(),
-                lists: file_lists
-                    .as_mut()
-                    .map(|l| l.remove(name.as_str()).unwrap_or_default()),
             })
             .collect();
         let mut upstream = snapshot.upstream;
@@ -986,14 +975,21 @@ impl Prepared {
                 .map(|n| generation_repo_dir(out, n, repo, &snapshot.arch))
         };
         // The package files are linked into the new generation on this thread (the
-        // kernel's work), while the databases are rendered and signed on another.
-        let (staging, dbs) = std::thread::scope(|s| {
-            let render = s.spawn(|| -> Result<Vec<SignedDatabases>, Error> {
-                let mut dbs = Vec::with_capacity(work.len());
+        // kernel's work) while the databases are rendered on another; then, while they are
+        // signed, they are written and made durable.
+        let (rendered_tx, rendered) = std::sync::mpsc::channel();
+        let (staging, finished) = std::thread::scope(|s| {
+            let render = s.spawn(move || -> Result<(), Error> {
+                let mut lists = match file_lists {
+                    Some(reading) => Some(reading.join().unwrap_or_else(|_| {
+                        Err(publish_err(out, "the reading thread panicked"))
+                    })?),
+                    None => None,
+                };
                 for w in work {
                     let mut new = w.new;
-                    match w.lists {
-                        Some(lists) => attach(&mut new, lists),
+                    match lists.as_mut() {
+                        Some(l) => attach(&mut new, l.remove(w.name.as_str()).unwrap_or_default()),
                         None => attach_file_lists(out, w.name, &mut new, limits)?,
                     }
                     let source = match (w.served, served_dir(w.name)) {
@@ -1002,7 +998,7 @@ impl Prepared {
                         }
                         _ => None,
                     };
-                    let rendered = match source {
+                    let dbs = match source {
                         Some((entries, path)) => {
                             let mut archive = syncdb::open_archive(&path, limits)?;
                             dbwrite::render_merged(
@@ -1018,24 +1014,36 @@ impl Prepared {
                         None => dbwrite::render_merged(None, &stays, &new)?,
                     };
                     crate::trace::mark("publish: render databases");
-                    dbs.push(SignedDatabases::sign(
-                        w.name.clone(),
-                        rendered.db,
-                        rendered.files,
-                        signer,
-                    )?);
-                    crate::trace::mark("publish: sign databases");
+                    if rendered_tx.send((w.name.clone(), dbs)).is_err() {
+                        break;
+                    }
                 }
-                Ok(dbs)
+                Ok(())
             });
             let staging = publish::stage(lock, fs, &snapshot.arch, &lists, report.now, keep);
-            let dbs = render
+            let mut pending = Vec::new();
+            let put = staging.and_then(|mut staging| {
+                for (name, dbs) in rendered.iter() {
+                    pending.push((name.clone(), signer.sign_later(&[&dbs.db, &dbs.files])));
+                    staging.put_databases(fs, &name, &dbs.db, &dbs.files)?;
+                }
+                Ok(staging)
+            });
+            // The thread ends when it sent everything, or failed (then the channel closed).
+            let rendered = render
                 .join()
                 .unwrap_or_else(|_| Err(publish_err(out, "the rendering thread panicked")));
-            (staging, dbs)
+            (put, rendered.map(|()| pending))
         });
         let staging = staging?;
-        let dbs = dbs?;
+        let pending = finished?;
+        staging.sync(fs)?;
+        crate::trace::mark("publish: databases written and synced");
+        let sigs = pending
+            .into_iter()
+            .map(|(name, p)| DbSignatures::of(name, p.wait()?))
+            .collect::<Result<Vec<_>, Error>>()?;
+        crate::trace::mark("publish: signatures");
         if let Some(check) = check {
             let broken = check
                 .join()
@@ -1045,7 +1053,7 @@ impl Prepared {
                 return Err(check_err(out, &b));
             }
         }
-        let n = staging.finish(fs, &dbs, snapshot.sync.lastsync, report.now, &report_bytes)?;
+        let n = staging.finish(fs, &sigs, snapshot.sync.lastsync, report.now, &report_bytes)?;
         report.generation = Some(n);
         drop(lists);
         drop(packages);
@@ -1067,8 +1075,6 @@ struct RepoWork<'a> {
     served: Option<&'a [DbEntry]>,
     /// The promoted entries it gains.
     new: Vec<DbEntry>,
-    /// The `.files` entries of its candidates, when read ahead.
-    lists: Option<HashMap<String, DbEntry>>,
 }
 
 /// The file lists of `entries` from the upstream `.files` snapshot of `repo`, where it has

@@ -37,6 +37,42 @@ pub trait DetachedSigner {
     fn sign_all(&mut self, data: &[&[u8]]) -> Result<Vec<Vec<u8>>, Error> {
         data.iter().map(|d| self.sign(d)).collect()
     }
+
+    /// Starts [`DetachedSigner::sign_all`] and returns before it is done, where the signer
+    /// can (signers on threads of their own); [`Pending::wait`] gives the signatures.
+    fn sign_later(&mut self, data: &[&[u8]]) -> Pending {
+        Pending::done(self.sign_all(data))
+    }
+}
+
+/// Signatures being made ([`DetachedSigner::sign_later`]).
+pub struct Pending(Box<dyn FnOnce() -> Result<Vec<Vec<u8>>, Error> + Send>);
+
+impl Pending {
+    /// Signatures that will be `wait`ed for by calling `f`.
+    pub fn new(f: impl FnOnce() -> Result<Vec<Vec<u8>>, Error> + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+
+    /// Signatures (or the failure) known already.
+    #[must_use]
+    pub fn done(result: Result<Vec<Vec<u8>>, Error>) -> Self {
+        Self(Box::new(move || result))
+    }
+
+    /// Waits for the signatures, in the order asked.
+    ///
+    /// # Errors
+    /// [`Error::Sign`] when signing failed.
+    pub fn wait(self) -> Result<Vec<Vec<u8>>, Error> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
 }
 
 /// `FILE.sig`: where pacman looks for a file's detached signature.

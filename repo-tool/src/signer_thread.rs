@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::error::Error;
-use crate::sign::{DetachedSigner, Signer};
+use crate::sign::{DetachedSigner, Pending, Signer};
 
 type Reply = mpsc::Sender<(usize, Result<Vec<u8>, Error>)>;
 type Request = (usize, Arc<Vec<u8>>, Reply);
@@ -112,23 +112,36 @@ impl DetachedSigner for SignerThread {
 
     /// Every piece at once, one per signing thread.
     fn sign_all(&mut self, data: &[&[u8]]) -> Result<Vec<Vec<u8>>, Error> {
-        self.ready()?;
+        self.sign_later(data).wait()
+    }
+
+    fn sign_later(&mut self, data: &[&[u8]]) -> Pending {
         let gone = || Error::Sign {
             what: "cannot sign".into(),
             message: "the signing thread ended".into(),
         };
+        if let Err(e) = self.ready() {
+            return Pending::done(Err(e));
+        }
         let (reply, answers) = mpsc::channel();
         for (i, piece) in data.iter().enumerate() {
-            self.requests
+            if self
+                .requests
                 .send((i, Arc::new(piece.to_vec()), reply.clone()))
-                .map_err(|_| gone())?;
+                .is_err()
+            {
+                return Pending::done(Err(gone()));
+            }
         }
         drop(reply);
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; data.len()];
-        for _ in 0..data.len() {
-            let (i, sig) = answers.recv().map_err(|_| gone())?;
-            out[i] = Some(sig?);
-        }
-        out.into_iter().map(|s| s.ok_or_else(gone)).collect()
+        let n = data.len();
+        Pending::new(move || {
+            let mut out: Vec<Option<Vec<u8>>> = vec![None; n];
+            for _ in 0..n {
+                let (i, sig) = answers.recv().map_err(|_| gone())?;
+                out[i] = Some(sig?);
+            }
+            out.into_iter().map(|s| s.ok_or_else(gone)).collect()
+        })
     }
 }
