@@ -129,7 +129,9 @@ pub struct RepoConfig {
     /// Manual holds from the configuration: package or pkgbase -> reason.
     pub holds: BTreeMap<String, String>,
     /// How many published generations to keep (for rollback and for clients still
-    /// downloading from the previous one).
+    /// downloading from the previous one). Once there are this many, each publish recycles
+    /// the one it would delete (see `publish`): a crash in the middle of a publish then
+    /// leaves one fewer.
     pub keep_generations: u32,
 }
 
