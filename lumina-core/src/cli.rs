@@ -371,7 +371,8 @@ Exit status:
   0  done (or nothing to do)
   1  an operational error (I/O, `gpg` or `pacman-key` failed); run the command again
   2  bad input: pacman.conf without [options], a damaged block, a bad --mirror, a missing
-     key file or keyring, a file that is not root's or that others can write; nothing changed
+     key file or keyring, a file that is not root's or that others can write, an invalid
+     /etc/lumina/config.yaml (`status` reads its `stable:` section); nothing changed
   3  /etc/pacman.d/lumina-stable.conf exists and is not Lumina's; nothing changed
 
 Examples:

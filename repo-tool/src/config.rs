@@ -595,31 +595,8 @@ fn duration(src: &Src<'_>, v: Node, what: &str) -> Res<Duration> {
 /// anything else, including a number without a unit or an overflow.
 #[must_use]
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut parts = 0;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return None,
-        };
-        if digits.is_empty() {
-            return None;
-        }
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-        parts += 1;
-    }
-    (digits.is_empty() && parts > 0).then(|| Duration::from_secs(total))
+    // The same syntax as `/etc/lumina/config.yaml`'s durations.
+    lumina_core::config::parse_duration(text)
 }
 
 /// A duration as the configuration writes it: `1d12h`, `90m`, `0s`.
