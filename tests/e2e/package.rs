@@ -156,15 +156,9 @@ fn makepkg_builds_a_package_that_installs_fires_its_hooks_and_removes_cleanly() 
         .arg(format!("CARGO_HOME={}", home.join("cargo").display()))
         .arg("CARGO_NET_OFFLINE=true")
         .arg("LC_ALL=C")
-        // --nocheck: check() runs the unit tests again in release mode; ci/test has just run
-        // them, and the extra release test build would double this test's minutes.
-        .args([
-            "makepkg",
-            "--nodeps",
-            "--nocheck",
-            "--noconfirm",
-            "--noprogressbar",
-        ])
+        // check() runs too, as an AUR helper would: the unit tests must pass as an
+        // unprivileged build user, offline, without the tools the end-to-end tests use.
+        .args(["makepkg", "--nodeps", "--noconfirm", "--noprogressbar"])
         .current_dir(&build));
     assert_eq!(
         made.code, 0,
@@ -172,6 +166,20 @@ fn makepkg_builds_a_package_that_installs_fires_its_hooks_and_removes_cleanly() 
         made.stdout, made.stderr
     );
     eprintln!("makepkg: {:?}", t0.elapsed());
+    let log = format!("{}{}", made.stdout, made.stderr);
+    assert!(
+        log.contains("Starting check()"),
+        "check() did not run:\n{log}"
+    );
+    let passed: usize = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        passed > 300 && !log.contains("test result: FAILED"),
+        "check() ran {passed} unit tests:\n{log}"
+    );
     let pkg = std::fs::read_dir(&build)
         .unwrap()
         .map(|e| e.unwrap().path())
