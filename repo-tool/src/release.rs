@@ -519,21 +519,33 @@ fn spawn_file_lists(
     }
     let out = out.to_path_buf();
     std::thread::spawn(move || {
-        let mut lists = FileLists::new();
-        for (repo, dirs) in wanted {
-            let path = upstream::files_path(&out, &repo);
-            if lumina_core::fs::lstat(&path)?.is_none() {
-                continue;
-            }
-            let entries = syncdb::read_selected(&path, &limits, &|dir| dirs.contains(dir))?.entries;
-            lists.insert(
-                repo,
-                entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
-            );
-        }
+        let lists = read_file_lists(&out, wanted, &limits);
         crate::trace::mark("read ahead: file lists of the candidates");
-        Ok(lists)
+        lists
     })
+}
+
+/// The `.files` entries named by `wanted` (repository -> `NAME-VERSION` directories) from
+/// each repository's upstream snapshot, by repository and package name. Only those
+/// entries are parsed (sync validated the snapshot whole).
+fn read_file_lists(
+    out: &Path,
+    wanted: HashMap<String, HashSet<String>>,
+    limits: &Limits,
+) -> Result<FileLists, Error> {
+    let mut lists = FileLists::new();
+    for (repo, dirs) in wanted {
+        let path = upstream::files_path(out, &repo);
+        if dirs.is_empty() || lumina_core::fs::lstat(&path)?.is_none() {
+            continue;
+        }
+        let entries = syncdb::read_selected(&path, limits, &|dir| dirs.contains(dir))?.entries;
+        lists.insert(
+            repo,
+            entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
+        );
+    }
+    Ok(lists)
 }
 
 fn prepare_with(
@@ -1079,26 +1091,18 @@ struct RepoWork<'a> {
 
 /// The file lists of `entries` from the upstream `.files` snapshot of `repo`, where it has
 /// the same package (name, version and SHA-256); an entry it does not have keeps none.
-/// Only the entries wanted are parsed (sync validated the snapshot whole).
 fn attach_file_lists(
     out: &Path,
     repo: &str,
     entries: &mut [DbEntry],
     limits: &Limits,
 ) -> Result<(), Error> {
-    let path = upstream::files_path(out, repo);
-    if entries.is_empty() || lumina_core::fs::lstat(&path)?.is_none() {
-        return Ok(());
-    }
-    let wanted: HashSet<String> = entries.iter().map(DbEntry::dir_name).collect();
-    let lists: HashMap<String, DbEntry> =
-        syncdb::read_selected(&path, limits, &|dir| wanted.contains(dir))?
-            .entries
-            .into_iter()
-            .map(|e| (e.name.clone(), e))
-            .collect();
-    drop(wanted);
-    attach(entries, lists);
+    let wanted = HashMap::from([(
+        repo.to_owned(),
+        entries.iter().map(DbEntry::dir_name).collect(),
+    )]);
+    let mut lists = read_file_lists(out, wanted, limits)?;
+    attach(entries, lists.remove(repo).unwrap_or_default());
     crate::trace::mark("publish: file lists of the promoted");
     Ok(())
 }

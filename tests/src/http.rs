@@ -52,6 +52,28 @@ impl StaticServer {
     }
 }
 
+/// The port a test server wrote to `portfile` once it listens (a scripted server that
+/// binds port 0 and reports it); waits up to 20 s.
+///
+/// # Panics
+/// When no port appears in time.
+#[must_use]
+pub fn port_from_file(portfile: &Path) -> u16 {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(portfile)
+            && let Ok(port) = text.trim().parse()
+        {
+            return port;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the test server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Drop for StaticServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

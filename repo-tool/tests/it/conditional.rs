@@ -10,7 +10,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const SERVER: &str = r#"
 import hashlib, http.server, io, json, os, sys, threading
@@ -132,20 +131,7 @@ impl CondServer {
             dir,
             port: 0,
         };
-        let start = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&portfile)
-                && let Ok(port) = text.trim().parse()
-            {
-                s.port = port;
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the test server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        s.port = lumina_e2e::http::port_from_file(&portfile);
         s
     }
 

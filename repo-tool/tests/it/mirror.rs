@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use lumina_e2e::pacman::{PkgSpec, build_package};
 
@@ -428,20 +427,7 @@ impl Server {
             port: 0,
             tls: tls.is_some(),
         };
-        let start = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&portfile)
-                && let Ok(port) = text.trim().parse()
-            {
-                s.port = port;
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the test server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        s.port = lumina_e2e::http::port_from_file(&portfile);
         s
     }
 

@@ -16,36 +16,7 @@ use lumina_repo::publish::{Release, RepoFiles, pool_insert, pool_insert_file, pu
 use lumina_repo::sign::{DetachedSigner, Signer};
 
 use crate::gnupg::Key;
-
-/// The scratch root's pacman keyring; its agent is stopped on drop.
-struct PacmanKeyring(PathBuf);
-
-impl PacmanKeyring {
-    fn run(&self, args: &[&std::ffi::OsStr]) {
-        let out = Command::new("pacman-key")
-            .arg("--gpgdir")
-            .arg(&self.0)
-            .args(args)
-            .env("LC_ALL", "C")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pacman-key {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for PacmanKeyring {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(&self.0)
-            .args(["--kill", "all"])
-            .output();
-    }
-}
+use crate::stable::PacmanKeyring;
 
 /// A database of `packages` made by the real `repo-add` (before the packages are signed,
 /// so that pacman fetches each `.sig` from the mirror): `(db, files)` bytes.
